@@ -1,0 +1,128 @@
+"""The one record type that flows through every stage of Seedforge.
+
+A `Record` is created when the teacher proposes something (an instruction, a labeled text, or a
+failed output that has to be quarantined) and is never dropped afterwards: it ends either kept or
+rejected with the stage and reason that rejected it. Records are immutable so that a stage can
+never change a row behind another stage's back; stages return updated copies instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RecordKind = Literal["instruction", "classification"]
+
+
+def stable_hash(*parts: Any, length: int = 16) -> str:
+    """Hash JSON-able parts into a short hex id that is identical across runs and machines."""
+    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:length]
+
+
+class Rejection(BaseModel):
+    """Why a record left the pipeline: the stage that decided, a machine-readable reason, evidence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str
+    reason: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(BaseModel):
+    """What one filter says about one record. `score` lands in the record's meta either way."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keep: bool
+    reason: str | None = None
+    score: float | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def ok(cls, score: float | None = None, **detail: Any) -> Verdict:
+        return cls(keep=True, score=score, detail=detail)
+
+    @classmethod
+    def drop(cls, reason: str, score: float | None = None, **detail: Any) -> Verdict:
+        return cls(keep=False, reason=reason, score=score, detail=detail)
+
+
+class Record(BaseModel):
+    """One candidate row. Instruction rows fill instruction/input/output; labeled rows text/label."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: RecordKind = "instruction"
+    instruction: str = ""
+    input: str = ""
+    output: str = ""
+    text: str = ""
+    label: str = ""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    rejection: Rejection | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.rejection is not None
+
+    def with_meta(self, **updates: Any) -> Record:
+        return self.model_copy(update={"meta": {**self.meta, **updates}})
+
+    def with_fields(self, **updates: Any) -> Record:
+        return self.model_copy(update=updates)
+
+    def reject(self, stage: str, reason: str, **detail: Any) -> Record:
+        return self.model_copy(update={"rejection": Rejection(stage=stage, reason=reason, detail=detail)})
+
+    def prompt_text(self) -> str:
+        """The user turn as a student sees it: instruction, then the optional input."""
+        if self.kind == "classification":
+            return self.text
+        return f"{self.instruction}\n\n{self.input}" if self.input.strip() else self.instruction
+
+    def messages(self) -> list[dict[str, str]]:
+        if self.kind == "classification":
+            return [
+                {"role": "user", "content": self.text},
+                {"role": "assistant", "content": self.label},
+            ]
+        return [
+            {"role": "user", "content": self.prompt_text()},
+            {"role": "assistant", "content": self.output},
+        ]
+
+    def to_row(self) -> dict[str, Any]:
+        """The JSON row written to train.jsonl / rejected.jsonl."""
+        row: dict[str, Any] = {"id": self.id, "kind": self.kind}
+        if self.kind == "classification":
+            row.update(text=self.text, label=self.label)
+        else:
+            row.update(instruction=self.instruction, input=self.input, output=self.output)
+        row["messages"] = self.messages()
+        row["meta"] = self.meta
+        if self.rejection is not None:
+            row["stage"] = self.rejection.stage
+            row["reason"] = self.rejection.reason
+            row["detail"] = self.rejection.detail
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Record:
+        """Inverse of `to_row`: re-filtering and fine-tuning read run outputs back with this."""
+        rejection = None
+        if "stage" in row:
+            rejection = Rejection(stage=row["stage"], reason=row["reason"], detail=row.get("detail", {}))
+        fields = {k: row[k] for k in ("instruction", "input", "output", "text", "label") if k in row}
+        return cls(
+            id=row["id"],
+            kind=row.get("kind", "instruction"),
+            meta=row.get("meta", {}),
+            rejection=rejection,
+            **fields,
+        )

@@ -1,0 +1,27 @@
+"""Pydantic schemas for teacher outputs. `extra="forbid"` becomes additionalProperties: false in
+the guided-decoding grammar, so the teacher cannot pad its answer with fields nobody reads."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class NewInstruction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Length caps become maxLength in the grammar: a small teacher otherwise rambles inside one
+    # string until max_tokens and the whole list is lost to truncation.
+    instruction: str = Field(max_length=300)
+    input: str = Field(max_length=600)
+
+
+class NewInstructions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instructions: list[NewInstruction] = Field(min_length=1, max_length=20)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    output: str
