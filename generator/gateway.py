@@ -1,0 +1,183 @@
+"""The one place every teacher call goes through.
+
+Strategies describe *what* to ask (`Call`); the gateway decides how: it derives each request's
+seed and id, sends whole batches, validates every completion against the task spec's schema,
+re-sends invalid or truncated ones with a new seed, and quarantines what still fails. Because
+all traffic passes here, the run journal (exactly-once resume) plugs in here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from generator.teacher import ChatRequest, Completion, SamplingConfig, Teacher
+from prompts import TaskSpec, stable_hash, validation_errors
+
+
+@dataclass(frozen=True, eq=False)
+class Call:
+    """A logical request. `key` names it stably (e.g. "instructions/r2/p17") for seeding."""
+
+    spec: TaskSpec
+    messages: list[dict[str, str]]
+    sampling: SamplingConfig
+    key: str
+    guided: bool = True
+    json_schema: dict[str, Any] | None = None  # a request-specific tightening of spec.json_schema
+
+
+@dataclass
+class Outcome:
+    call: Call
+    parsed: BaseModel | None
+    text: str
+    attempts: int
+    request_ids: list[str]
+    seed: int | None
+    failure: str | None = None  # truncated | invalid_json | schema_error | teacher_error
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def request_id(self) -> str:
+        return self.request_ids[-1]
+
+
+@dataclass
+class StageStats:
+    requests: int = 0
+    attempts: int = 0
+    retries: int = 0
+    quarantined: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    teacher_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.__dict__)
+        out["teacher_seconds"] = round(self.teacher_seconds, 3)
+        out["tokens_per_second"] = (
+            round(self.completion_tokens / self.teacher_seconds, 2) if self.teacher_seconds else None
+        )
+        return out
+
+
+class CompletionStore(Protocol):
+    """What the run journal offers the gateway: look up and record completions by request id."""
+
+    def get(self, request_id: str) -> Completion | None: ...
+
+    def put_many(self, items: Sequence[tuple[str, Completion]]) -> None: ...
+
+
+def derive_seed(base_seed: int, key: str, attempt: int) -> int:
+    return int(stable_hash(base_seed, key, attempt), 16) % (2**31 - 1)
+
+
+class Gateway:
+    def __init__(
+        self,
+        teacher: Teacher,
+        *,
+        base_seed: int = 0,
+        max_attempts: int = 3,
+        journal: CompletionStore | None = None,
+    ):
+        self.teacher = teacher
+        self.base_seed = base_seed
+        self.max_attempts = max_attempts
+        self.journal = journal
+        self.stats: dict[str, StageStats] = {}
+        self.teacher_calls = 0  # completions actually produced by the teacher (not the journal)
+
+    def request_for(self, call: Call, attempt: int) -> ChatRequest:
+        return ChatRequest(
+            messages=call.messages,
+            sampling=call.sampling,
+            seed=derive_seed(self.base_seed, call.key, attempt),
+            json_schema=(call.json_schema or call.spec.json_schema) if call.guided else None,
+        )
+
+    def request_id(self, request: ChatRequest) -> str:
+        return request.request_id(self.teacher.model_name, self.teacher.revision, self.teacher.endpoint)
+
+    def run(self, calls: Sequence[Call], stage: str) -> list[Outcome]:
+        """Answer every call: validated output, or a quarantine verdict after max_attempts."""
+        stats = self.stats.setdefault(stage, StageStats())
+        stats.requests += len(calls)
+        outcomes: list[Outcome | None] = [None] * len(calls)
+        history: list[list[str]] = [[] for _ in calls]
+        pending = list(range(len(calls)))
+        attempt = 0
+        while pending:
+            requests = [self.request_for(calls[i], attempt) for i in pending]
+            completions = self._complete(requests, stats)
+            retry = []
+            for i, request, completion in zip(pending, requests, completions, strict=True):
+                history[i].append(self.request_id(request))
+                outcome = self._check(calls[i], completion, attempt + 1, history[i], request.seed)
+                if outcome.ok or attempt + 1 >= self.max_attempts:
+                    outcomes[i] = outcome
+                    stats.quarantined += not outcome.ok
+                else:
+                    retry.append(i)
+            stats.retries += len(retry)
+            pending = retry
+            attempt += 1
+        return [o for o in outcomes if o is not None]
+
+    def _complete(self, requests: list[ChatRequest], stats: StageStats) -> list[Completion]:
+        ids = [self.request_id(r) for r in requests]
+        found = [self.journal.get(i) if self.journal is not None else None for i in ids]
+        missing = [k for k, c in enumerate(found) if c is None]
+        stats.attempts += len(requests)
+        stats.cached += len(requests) - len(missing)
+        if missing:
+            started = time.perf_counter()
+            try:
+                fresh = self.teacher.generate([requests[k] for k in missing])
+            except Exception as exc:  # a dead batch is a per-request failure, not a dead run
+                fresh = [Completion.failed(f"{type(exc).__name__}: {exc}")] * len(missing)
+            stats.teacher_seconds += time.perf_counter() - started
+            if len(fresh) != len(missing):
+                raise RuntimeError(f"teacher returned {len(fresh)} completions for {len(missing)} requests")
+            self.teacher_calls += len(missing)
+            for k, completion in zip(missing, fresh, strict=True):
+                found[k] = completion
+            if self.journal is not None:
+                # Errors are not journaled: a transient failure must be retried on resume.
+                self.journal.put_many(
+                    [(ids[k], c) for k, c in zip(missing, fresh, strict=True) if c.finish_reason != "error"]
+                )
+        done = [c for c in found if c is not None]
+        for c in done:
+            stats.prompt_tokens += c.prompt_tokens
+            stats.completion_tokens += c.completion_tokens
+        return done
+
+    @staticmethod
+    def _check(call: Call, completion: Completion, attempts: int, ids: list[str], seed: int | None) -> Outcome:
+        def outcome(parsed: BaseModel | None, failure: str | None = None, errors: Any = ()) -> Outcome:
+            return Outcome(call, parsed, completion.text, attempts, list(ids), seed, failure, list(errors))
+
+        if completion.finish_reason == "error":
+            return outcome(None, "teacher_error", [{"msg": completion.error}])
+        if completion.finish_reason == "length":
+            # Truncated JSON may still parse after "repair"; that would invent content. Never.
+            return outcome(None, "truncated", [{"msg": "hit max_tokens"}])
+        try:
+            parsed = call.spec.parse(completion.text)
+        except ValidationError as exc:
+            errors = validation_errors(exc)
+            failure = "invalid_json" if any(e["type"] == "json_invalid" for e in errors) else "schema_error"
+            return outcome(None, failure, errors)
+        return outcome(parsed)

@@ -1,0 +1,177 @@
+"""Self-Instruct bootstrap: seed demos → new instructions → filter → pool → responses, in rounds.
+
+Each round asks the teacher for a whole batch of instruction lists at once (never one prompt at
+a time), screens every proposed instruction against everything accepted so far, then answers
+the survivors in a second batch. Demo sampling mixes human seeds with machine-generated
+instructions as in the Self-Instruct paper (6 + 2 there), from one seeded RNG, so a run is a
+function of its inputs and the teacher's answers.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.config import GenerationConfig
+from generator.gateway import Call, Gateway, Outcome
+from generator.seeds import SeedTask
+from prompts import Record, get_spec, stable_hash
+from prompts.schemas import NewInstructions, Response
+
+Screen = Callable[[Record], Record]  # returns the record kept (maybe with scores) or rejected
+
+INSTRUCTION_STAGE = "instructions"
+RESPONSE_STAGE = "responses"
+
+
+@dataclass
+class GenerationResult:
+    records: list[Record]  # every candidate, kept or rejected, in creation order
+    rounds: int
+    target: int
+    kept: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def quarantine(outcome: Outcome, record_id: str, stage: str, **meta: Any) -> Record:
+    """A request that never produced valid output still becomes a row: rejected, with evidence."""
+    return Record(id=record_id, meta={**meta, "request_ids": outcome.request_ids}).reject(
+        "validation",
+        outcome.failure or "invalid",
+        spec=outcome.call.spec.name,
+        teacher_stage=stage,
+        raw=outcome.text,
+        errors=outcome.errors,
+        attempts=outcome.attempts,
+    )
+
+
+class SelfInstruct:
+    def __init__(
+        self,
+        config: GenerationConfig,
+        gateway: Gateway,
+        screen_instruction: Screen,
+        screen_response: Screen,
+        on_round: Callable[[int, int], None] | None = None,
+    ):
+        self.config = config
+        self.gateway = gateway
+        self.screen_instruction = screen_instruction
+        self.screen_response = screen_response
+        self.on_round = on_round or (lambda kept, target: None)
+        self.instruction_spec = get_spec("new_instructions")
+        self.response_spec = get_spec("response")
+
+    def teacher_meta(self) -> dict[str, str]:
+        teacher = self.gateway.teacher
+        return {"model": teacher.model_name, "revision": teacher.revision, "endpoint": teacher.endpoint}
+
+    def run(self, seeds: list[SeedTask]) -> GenerationResult:
+        cfg = self.config
+        rng = random.Random(cfg.seed)
+        records: list[Record] = []
+        machine: list[Record] = []
+        kept = 0
+        rounds = 0
+        while kept < cfg.num and rounds < cfg.max_rounds:
+            need = cfg.num - kept
+            wanted = math.ceil(need * cfg.overgenerate / cfg.instructions_per_prompt)
+            # Small batches starve the engine (and a lone retry batch is slower still), so a
+            # round never sends fewer than min_prompts_per_round prompts.
+            n_prompts = max(cfg.min_prompts_per_round, min(cfg.prompts_per_round, wanted))
+            calls, demos = zip(
+                *(self._instruction_call(rng, seeds, machine, rounds, i) for i in range(n_prompts)), strict=True
+            )
+            accepted: list[Record] = []
+            for i, outcome in enumerate(self.gateway.run(list(calls), INSTRUCTION_STAGE)):
+                base_meta = {"round": rounds, "demos": demos[i], "teacher": self.teacher_meta()}
+                if not outcome.ok:
+                    rid = stable_hash("quarantine", outcome.call.key, outcome.request_id)
+                    records.append(quarantine(outcome, rid, INSTRUCTION_STAGE, **base_meta))
+                    continue
+                assert isinstance(outcome.parsed, NewInstructions)
+                for j, item in enumerate(outcome.parsed.instructions):
+                    record = Record(
+                        id=stable_hash(outcome.request_id, j),
+                        instruction=item.instruction.strip(),
+                        input=item.input.strip(),
+                        meta={**base_meta, "instruction_request": self._request_meta(outcome), "position": j},
+                    )
+                    record = self.screen_instruction(record)
+                    if record.rejected:
+                        records.append(record)
+                    else:  # appended once answered (or rejected at the response stage)
+                        accepted.append(record)
+                        machine.append(record)
+            for record in self._respond(accepted):
+                if not record.rejected:
+                    if kept >= cfg.num:
+                        record = record.reject("quota", "over_target", target=cfg.num)
+                    else:
+                        kept += 1
+                records.append(record)
+            rounds += 1
+            self.on_round(kept, cfg.num)
+        return GenerationResult(records=records, rounds=rounds, target=cfg.num, kept=kept)
+
+    def _instruction_call(
+        self, rng: random.Random, seeds: list[SeedTask], machine: list[Record], round_no: int, index: int
+    ) -> tuple[Call, dict[str, list[str]]]:
+        cfg = self.config
+        n_machine = min(cfg.machine_demos, len(machine))
+        n_human = min(cfg.num_demos - n_machine, len(seeds))
+        human = rng.sample(seeds, n_human)
+        generated = rng.sample(machine, n_machine)
+        demos = [{"instruction": s.instruction, "input": s.first_input} for s in human]
+        demos += [{"instruction": r.instruction, "input": r.input} for r in generated]
+        rng.shuffle(demos)
+        messages = self.instruction_spec.render(demos=demos, num=cfg.instructions_per_prompt, domain=cfg.domain)
+        call = Call(
+            self.instruction_spec,
+            messages,
+            cfg.instruction_sampling,
+            key=f"instructions/r{round_no}/p{index}",
+            json_schema=self.instruction_spec.json_schema_with({"instructions": cfg.instructions_per_prompt}),
+        )
+        return call, {"seed_ids": [s.id for s in human], "machine_ids": [r.id for r in generated]}
+
+    def _respond(self, accepted: list[Record]) -> list[Record]:
+        calls = [
+            Call(
+                self.response_spec,
+                self.response_spec.render(instruction=r.instruction, input=r.input),
+                self.config.response_sampling,
+                key=f"response/{r.id}",
+            )
+            for r in accepted
+        ]
+        out = []
+        for record, outcome in zip(accepted, self.gateway.run(calls, RESPONSE_STAGE), strict=True):
+            if not outcome.ok:
+                failed = quarantine(outcome, record.id, RESPONSE_STAGE)
+                out.append(
+                    record.with_meta(response_request=self._request_meta(outcome)).model_copy(
+                        update={"rejection": failed.rejection}
+                    )
+                )
+                continue
+            assert isinstance(outcome.parsed, Response)
+            answered = record.with_fields(output=outcome.parsed.output.strip()).with_meta(
+                response_request=self._request_meta(outcome)
+            )
+            out.append(self.screen_response(answered))
+        return out
+
+    def _request_meta(self, outcome: Outcome) -> dict[str, Any]:
+        spec = outcome.call.spec
+        return {
+            "id": outcome.request_id,
+            "template": {"name": spec.name, "hash": spec.template_hash},
+            "sampling": outcome.call.sampling.model_dump(),
+            "seed": outcome.seed,
+            "attempts": outcome.attempts,
+        }

@@ -1,0 +1,94 @@
+"""The teacher contract: a batch of chat requests in, one completion per request out.
+
+Every backend (in-process vLLM, an OpenAI-compatible server, a scripted fake in tests) implements
+`Teacher`. Requests carry everything that determines their output — messages, sampling, seed and
+the guided-decoding schema — so a request's id is a pure function of its content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from prompts import stable_hash
+
+FinishReason = Literal["stop", "length", "error"]
+
+
+class SamplingConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(512, ge=1)
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    messages: list[dict[str, str]]
+    sampling: SamplingConfig
+    seed: int | None = None
+    json_schema: dict[str, Any] | None = None
+    choices: list[str] | None = None  # guided choice (e.g. a label set) instead of a JSON schema
+
+    def request_id(self, model: str, revision: str, endpoint: str) -> str:
+        """Deterministic identity: the same id means the teacher would be asked the same thing."""
+        return stable_hash(
+            {
+                "messages": self.messages,
+                "sampling": self.sampling.model_dump(),
+                "seed": self.seed,
+                "json_schema": self.json_schema,
+                "choices": self.choices,
+                "model": model,
+                "revision": revision,
+                "endpoint": endpoint,
+            },
+            length=32,
+        )
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None  # set when the backend failed this one request (finish_reason="error")
+
+    @classmethod
+    def failed(cls, message: str) -> Completion:
+        return cls(text="", finish_reason="error", error=message)
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """A batch text generator. Implementations must return completions in request order."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def revision(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str:
+        """Where the model runs ("in-process", a URL): part of a request's cache identity."""
+        ...
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]: ...
+
+    def close(self) -> None: ...
+
+
+def normalize_finish_reason(reason: str | None) -> FinishReason:
+    """Backends say 'stop', 'eos', 'length', 'abort'...: collapse to what the pipeline acts on."""
+    if reason == "length":
+        return "length"
+    if reason in ("stop", "eos", "stop_sequence", None):
+        return "stop"
+    return "error"
