@@ -1,0 +1,1 @@
+"""CLI, HTTP job API, job store and worker: composes generator, filters and finetune."""

@@ -1,0 +1,112 @@
+"""`seedforge` command line. Each command parses arguments, calls one function, prints a summary.
+
+Errors the user can fix (bad seed file, bad config, unknown model) are printed as one clear
+message with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from generator.models import ModelNotFound, list_models
+from generator.seeds import SeedFileError, SeedsConfig, lint_seeds
+from service.config import ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn seed examples into a fine-tuning dataset.")
+seeds_app = typer.Typer(no_args_is_help=True, help="Inspect seed files.")
+app.add_typer(seeds_app, name="seeds")
+
+USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound)
+
+
+def fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def print_funnel(funnel: dict[str, Any]) -> None:
+    typer.echo(f"candidates {funnel['candidates']}  kept {funnel['kept']}  rejected {funnel['rejected_total']}")
+    for stage, reasons in funnel["rejected"].items():
+        for reason, count in reasons.items():
+            typer.echo(f"  {stage:<20} {reason:<28} {count}")
+
+
+@app.command()
+def generate(
+    seeds: Annotated[Path, typer.Option(help="seed file (Self-Instruct JSONL, Alpaca JSON, JSONL, CSV, text)")],
+    out: Annotated[Path, typer.Option(help="run directory to write")],
+    num: Annotated[int | None, typer.Option(help="target number of kept rows")] = None,
+    teacher: Annotated[str | None, typer.Option(help="teacher model: embedded name, HF dir or .gguf")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config")] = None,
+    seed_format: Annotated[str | None, typer.Option(help="seed format (default: detect)")] = None,
+    skip_bad_lines: Annotated[bool, typer.Option(help="use the valid lines of a partly bad seed file")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Generate instruction/response pairs from seeds with the teacher (Self-Instruct)."""
+    from service.pipeline import generate as run_generate
+
+    overrides: dict[str, Any] = {}
+    if num is not None:
+        overrides.setdefault("generation", {})["num"] = num
+    if teacher is not None:
+        overrides.setdefault("teacher", {})["model"] = teacher
+    if seed_format is not None:
+        overrides.setdefault("seeds", {})["format"] = seed_format
+    if skip_bad_lines:
+        overrides.setdefault("seeds", {})["skip_bad_lines"] = True
+    try:
+        cfg = load_config(config, overrides)
+        summary = run_generate(cfg, seeds, out, progress=progress)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+        return
+    typer.echo(f"run directory: {summary.out_dir}")
+    typer.echo(f"  train.jsonl  {summary.funnel['kept']} rows")
+    typer.echo(f"  rejected.jsonl  {summary.funnel['rejected_total']} rows")
+    print_funnel(summary.funnel)
+    tps = summary.stats["teacher"]["tokens_per_second"]
+    typer.echo(f"teacher: {summary.stats['teacher']['completion_tokens']} tokens out, {tps} tokens/s")
+
+
+@app.command()
+def models() -> None:
+    """List the models Seedforge can use offline and where they are cached."""
+    for row in list_models():
+        typer.echo(f"{row['name']}  [{row['role']}]  {row['status']}")
+        typer.echo(f"    package: {row['package']}  source: {row['source'] or '-'}")
+        typer.echo(f"    cache:   {row['cache']}")
+
+
+@seeds_app.command("lint")
+def seeds_lint(
+    file: Annotated[Path, typer.Argument(help="seed file")],
+    seed_format: Annotated[str, typer.Option("--format", help="seed format (default: detect)")] = "auto",
+    field: Annotated[list[str] | None, typer.Option(help="field mapping, e.g. instruction=question")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Report count, duplicates, empty fields, lengths and problems before spending teacher time."""
+    try:
+        mapping = dict(item.split("=", 1) for item in field or [])
+        report = lint_seeds(file, SeedsConfig.model_validate({"format": seed_format, "fields": mapping}))
+    except (ValueError, OSError) as exc:
+        fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(f"{report['path']}: {report['count']} seed task(s), format {report.get('format', '?')}")
+        for key in ("duplicates", "empty_fields", "instruction_words", "classification_share"):
+            if key in report:
+                typer.echo(f"  {key}: {json.dumps(report[key])}")
+        for err in report["errors"]:
+            typer.echo(f"  problem: {err}")
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
