@@ -1,0 +1,117 @@
+"""A scripted, deterministic teacher for unit tests of pipeline logic (never for integration tests).
+
+Answers depend only on the request (its schema and seed), like a seeded real engine, so tests
+can assert byte-identical reruns. Faults can be injected per request with `faults`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+
+from generator.teacher import ChatRequest, Completion
+
+VERBS = ["Explain", "Describe", "List", "Summarize", "Compare", "Suggest", "Outline", "Give", "Plan", "Rewrite"]
+TOPICS = [
+    "the water cycle",
+    "a healthy breakfast",
+    "budget travel in Spain",
+    "how vaccines work",
+    "the rules of chess",
+    "saving for retirement",
+    "learning a new language",
+    "the history of bicycles",
+    "composting at home",
+    "time management for students",
+    "how bridges stay up",
+    "the life of honeybees",
+    "solar panels on roofs",
+    "writing a cover letter",
+    "training a puppy",
+    "the causes of inflation",
+    "planting tomatoes",
+    "public speaking nerves",
+    "recycling plastics",
+    "the phases of the moon",
+    "baking sourdough bread",
+    "choosing a laptop",
+    "first aid for burns",
+    "running a marathon",
+    "the invention of printing",
+]
+QUALIFIERS = [
+    "for a beginner",
+    "in three steps",
+    "in simple words",
+    "with one example",
+    "for a busy parent",
+    "in under fifty words",
+    "as a short checklist",
+    "for a school newsletter",
+    "with pros and cons",
+    "for someone on a tight budget",
+]
+
+Fault = Callable[[ChatRequest], Completion | None]
+
+
+def schema_title(request: ChatRequest) -> str:
+    return str((request.json_schema or {}).get("title", ""))
+
+
+class ScriptedTeacher:
+    def __init__(self, faults: Fault | None = None, model: str = "scripted", revision: str = "v1"):
+        self.faults = faults
+        self._model = model
+        self._revision = revision
+        self.calls: list[ChatRequest] = []
+        self.batches: list[int] = []
+        self.closed = False
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    @property
+    def endpoint(self) -> str:
+        return "scripted"
+
+    def answer(self, request: ChatRequest) -> Completion:
+        if self.faults is not None:
+            forced = self.faults(request)
+            if forced is not None:
+                return forced
+        rng = random.Random(request.seed)
+        title = schema_title(request)
+        if title == "NewInstructions":
+            items = []
+            for _ in range(rng.randint(2, 5)):
+                instruction = f"{rng.choice(VERBS)} {rng.choice(TOPICS)} {rng.choice(QUALIFIERS)}."
+                items.append({"instruction": instruction, "input": "" if rng.random() < 0.7 else "Some context."})
+            text = json.dumps({"instructions": items})
+        elif title == "Response":
+            prompt = request.messages[-1]["content"].splitlines()[0]
+            text = json.dumps({"output": f"Here is a careful answer to: {prompt} (variant {rng.randint(0, 999)})"})
+        elif request.choices:
+            text = rng.choice(request.choices)
+        else:
+            text = json.dumps({"text": f"free text {rng.randint(0, 10**6)}"})
+        return Completion(
+            text=text,
+            finish_reason="stop",
+            prompt_tokens=sum(len(m["content"].split()) for m in request.messages),
+            completion_tokens=len(text.split()),
+        )
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        self.batches.append(len(requests))
+        self.calls.extend(requests)
+        return [self.answer(r) for r in requests]
+
+    def close(self) -> None:
+        self.closed = True

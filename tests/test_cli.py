@@ -1,0 +1,50 @@
+"""CLI commands that need no engine, through a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.conftest import GENERAL_SEEDS, cli, cli_env
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=300)
+
+
+def test_seeds_lint_json():
+    proc = run("seeds", "lint", str(GENERAL_SEEDS), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["count"] == 20 and report["ok"] and report["format"] == "self-instruct"
+
+
+def test_seeds_lint_reports_problems_with_exit_1(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "instruction": "Fine task here."}\n{"id": "a", "instruction": "Dup id."}\n')
+    proc = run("seeds", "lint", str(bad))
+    assert proc.returncode == 1
+    assert f"{bad}:2: field 'id': duplicate id 'a'" in proc.stdout
+
+
+def test_generate_with_bad_seeds_is_a_clear_error_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "instruction": "ok task"}\n{broken\n')
+    out = tmp_path / "run"
+    proc = run("generate", "--seeds", str(bad), "--out", str(out), "--num", "2")
+    assert proc.returncode == 2
+    assert f"{bad}:2: invalid JSON" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_generate_with_bad_config_names_the_line(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("generation:\n  num: -1\n")
+    proc = run("generate", "--seeds", str(GENERAL_SEEDS), "--out", str(tmp_path / "r"), "--config", str(config))
+    assert proc.returncode == 2 and f"{config}:2: generation.num" in proc.stderr
+
+
+def test_models_lists_the_embedded_teacher_and_encoder():
+    proc = run("models")
+    assert proc.returncode == 0, proc.stderr
+    assert "embedded:smollm2-135m-instruct" in proc.stdout and "embedded:all-minilm-l6-v2" in proc.stdout

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from generator.accounting import AccountingError, check_accounting
+from generator.seeds import SeedFileError
+from generator.teacher import ChatRequest, Completion
+from prompts import Record
+from service.config import load_config
+from service.pipeline import generate
+from tests.conftest import GENERAL_SEEDS
+from tests.fakes import ScriptedTeacher, schema_title
+
+
+def small_config(**generation):
+    return load_config(overrides={"generation": {"num": 20, "min_prompts_per_round": 4, **generation}})
+
+
+def read(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_generate_writes_a_complete_run_dir(tmp_path):
+    teacher = ScriptedTeacher()
+    summary = generate(small_config(), GENERAL_SEEDS, tmp_path / "run", teacher=teacher)
+    out = tmp_path / "run"
+    train, rejected = read(out / "train.jsonl"), read(out / "rejected.jsonl")
+    stats = json.loads((out / "stats.json").read_text())
+    assert len(train) == 20 == summary.funnel["kept"]
+    assert stats["funnel"]["candidates"] == len(train) + len(rejected)
+    assert sum(sum(r.values()) for r in stats["funnel"]["rejected"].values()) == len(rejected)
+    for row in train:
+        assert row["messages"][0]["role"] == "user" and row["messages"][1]["content"] == row["output"]
+        meta = row["meta"]
+        assert meta["demos"]["seed_ids"] and meta["teacher"] == {
+            "model": "scripted",
+            "revision": "v1",
+            "endpoint": "scripted",
+        }
+        assert meta["instruction_request"]["template"]["name"] == "new_instructions"
+        assert meta["response_request"]["sampling"]["max_tokens"] == 512
+        assert "rouge_l" in meta["filters"] and "most_similar" in meta["filters"]["rouge_l"]
+    for row in rejected:
+        assert row["stage"] and row["reason"]
+    assert len({r["id"] for r in train + rejected}) == len(train) + len(rejected)
+    assert yaml.safe_load((out / "config.yaml").read_text())["generation"]["num"] == 20
+    assert stats["teacher"]["stages"]["instructions"]["requests"] >= 4
+    assert stats["run"]["seed_sha256"] and not teacher.closed  # caller-owned teachers stay open
+
+
+def test_generate_is_deterministic(tmp_path):
+    generate(small_config(), GENERAL_SEEDS, tmp_path / "a", teacher=ScriptedTeacher())
+    generate(small_config(), GENERAL_SEEDS, tmp_path / "b", teacher=ScriptedTeacher())
+    for name in ("train.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_machine_demos_join_after_the_first_round(tmp_path):
+    generate(small_config(num=40, overgenerate=1.0), GENERAL_SEEDS, tmp_path / "run", teacher=ScriptedTeacher())
+    rounds = {}
+    for row in read(tmp_path / "run" / "train.jsonl"):
+        rounds.setdefault(row["meta"]["round"], []).append(row["meta"]["demos"])
+    assert all(not d["machine_ids"] for d in rounds[0])
+    assert any(d["machine_ids"] for r, ds in rounds.items() if r > 0 for d in ds)
+
+
+def test_failures_become_rejected_rows_and_accounting_holds(tmp_path):
+    def faults(request: ChatRequest) -> Completion | None:
+        if schema_title(request) == "Response" and request.seed is not None and request.seed % 5 == 0:
+            return Completion(text='{"output": "trunc', finish_reason="length")
+        if schema_title(request) == "NewInstructions" and request.seed is not None and request.seed % 4 == 0:
+            return Completion(text="garbage", finish_reason="stop")
+        return None
+
+    summary = generate(small_config(max_attempts=1), GENERAL_SEEDS, tmp_path / "run", teacher=ScriptedTeacher(faults))
+    rejected = read(tmp_path / "run" / "rejected.jsonl")
+    validation = [r for r in rejected if r["stage"] == "validation"]
+    assert {r["reason"] for r in validation} == {"truncated", "invalid_json"}
+    assert all(r["detail"]["raw"] for r in validation)
+    assert summary.funnel["kept"] + summary.funnel["rejected_total"] == summary.funnel["candidates"]
+
+
+def test_bad_seed_file_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "instruction": "ok"}\n{oops\n')
+    with pytest.raises(SeedFileError, match=":2:"):
+        generate(small_config(), bad, tmp_path / "run", teacher=ScriptedTeacher())
+    assert not (tmp_path / "run").exists()
+
+
+def test_accounting_violations_are_errors():
+    a = Record(id="a")
+    with pytest.raises(AccountingError, match="more than once"):
+        check_accounting([a, a], 2, 0)
+    with pytest.raises(AccountingError, match="written rows"):
+        check_accounting([a, Record(id="b").reject("s", "r")], 2, 0)
+    assert check_accounting([a, Record(id="b").reject("s", "r")], 1, 1)["rejected"] == {"s": {"r": 1}}
