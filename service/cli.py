@@ -19,6 +19,8 @@ from service.config import ConfigError, load_config
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn seed examples into a fine-tuning dataset.")
 seeds_app = typer.Typer(no_args_is_help=True, help="Inspect seed files.")
 app.add_typer(seeds_app, name="seeds")
+finetune_app = typer.Typer(no_args_is_help=True, help="Fine-tune a student on a run's kept rows.")
+app.add_typer(finetune_app, name="finetune")
 
 USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound)
 
