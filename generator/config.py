@@ -23,7 +23,6 @@ class TeacherConfig(BaseModel):
     # Skips torch.compile: ~35 s engine start instead of ~80 s on 2 CPU cores, ~20% fewer
     # tokens/s. Worth it for short runs and tests; long runs should leave it off.
     enforce_eager: bool = False
-    progress: bool = False  # vLLM's own per-batch bar; Seedforge shows its own per-round bar
     engine_args: dict[str, Any] = Field(default_factory=dict)  # passed to vllm.LLM unchanged
 
 

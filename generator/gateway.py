@@ -9,13 +9,13 @@ all traffic passes here, the run journal (exactly-once resume) plugs in here and
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from generator.teacher import ChatRequest, Completion, SamplingConfig, Teacher
+from generator.teacher import ChatRequest, Completion, SamplingConfig, StreamingTeacher, Teacher, TeacherUnavailable
 from prompts import TaskSpec, stable_hash, validation_errors
 
 
@@ -78,6 +78,8 @@ class CompletionStore(Protocol):
 
     def put_many(self, items: Sequence[tuple[str, Completion]]) -> None: ...
 
+    def sync(self) -> None: ...
+
 
 def derive_seed(base_seed: int, key: str, attempt: int) -> int:
     return int(stable_hash(base_seed, key, attempt), 16) % (2**31 - 1)
@@ -91,11 +93,13 @@ class Gateway:
         base_seed: int = 0,
         max_attempts: int = 3,
         journal: CompletionStore | None = None,
+        journal_every: int = 1,
     ):
         self.teacher = teacher
         self.base_seed = base_seed
         self.max_attempts = max_attempts
         self.journal = journal
+        self.journal_every = journal_every
         self.stats: dict[str, StageStats] = {}
         self.teacher_calls = 0  # completions actually produced by the teacher (not the journal)
 
@@ -143,26 +147,69 @@ class Gateway:
         stats.cached += len(requests) - len(missing)
         if missing:
             started = time.perf_counter()
-            try:
-                fresh = self.teacher.generate([requests[k] for k in missing])
-            except Exception as exc:  # a dead batch is a per-request failure, not a dead run
-                fresh = [Completion.failed(f"{type(exc).__name__}: {exc}")] * len(missing)
+            for k, completion in self._fresh([requests[k] for k in missing], [ids[k] for k in missing]):
+                found[missing[k]] = completion
             stats.teacher_seconds += time.perf_counter() - started
-            if len(fresh) != len(missing):
-                raise RuntimeError(f"teacher returned {len(fresh)} completions for {len(missing)} requests")
-            self.teacher_calls += len(missing)
-            for k, completion in zip(missing, fresh, strict=True):
-                found[k] = completion
-            if self.journal is not None:
-                # Errors are not journaled: a transient failure must be retried on resume.
-                self.journal.put_many(
-                    [(ids[k], c) for k, c in zip(missing, fresh, strict=True) if c.finish_reason != "error"]
-                )
         done = [c for c in found if c is not None]
+        if len(done) != len(requests):
+            raise TeacherUnavailable(f"teacher answered {len(done)} of {len(requests)} requests")
         for c in done:
             stats.prompt_tokens += c.prompt_tokens
             stats.completion_tokens += c.completion_tokens
         return done
+
+    def _fresh(self, requests: list[ChatRequest], ids: list[str]) -> Iterator[tuple[int, Completion]]:
+        """Completions from the teacher, journaled in small groups as they arrive."""
+        unjournaled: list[tuple[str, Completion]] = []
+        try:
+            for k, completion in self._isolating(requests, list(range(len(requests)))):
+                self.teacher_calls += 1
+                # Errors are not journaled: a transient failure must be retried on resume.
+                if completion.finish_reason != "error":
+                    unjournaled.append((ids[k], completion))
+                if len(unjournaled) >= self.journal_every:
+                    self._journal(unjournaled)
+                yield k, completion
+        finally:
+            self._journal(unjournaled)
+            if self.journal is not None:
+                self.journal.sync()
+
+    def _isolating(self, requests: list[ChatRequest], index: list[int]) -> Iterator[tuple[int, Completion]]:
+        """Ask the teacher; if a batch call fails, split it in halves until the culprit is alone.
+
+        One poisoned request must not fail the 63 good ones sent with it, retry after retry.
+        Completions that arrived before the failure are kept. A dead backend stops everything.
+        """
+        done: set[int] = set()
+        try:
+            for k, completion in self._arriving(requests):
+                done.add(k)
+                yield index[k], completion
+        except TeacherUnavailable:
+            raise
+        except Exception as exc:
+            rest = [k for k in range(len(requests)) if k not in done]
+            if len(rest) == 1:
+                yield index[rest[0]], Completion.failed(f"{type(exc).__name__}: {exc}")
+                return
+            half = len(rest) // 2
+            for part in (rest[:half], rest[half:]):
+                yield from self._isolating([requests[k] for k in part], [index[k] for k in part])
+
+    def _arriving(self, requests: list[ChatRequest]) -> Iterator[tuple[int, Completion]]:
+        if isinstance(self.teacher, StreamingTeacher):
+            yield from self.teacher.stream(requests)
+            return
+        answers = self.teacher.generate(requests)
+        if len(answers) != len(requests):
+            raise TeacherUnavailable(f"teacher returned {len(answers)} completions for {len(requests)} requests")
+        yield from enumerate(answers)
+
+    def _journal(self, items: list[tuple[str, Completion]]) -> None:
+        if self.journal is not None and items:
+            self.journal.put_many(items)
+        items.clear()
 
     @staticmethod
     def _check(call: Call, completion: Completion, attempts: int, ids: list[str], seed: int | None) -> Outcome:

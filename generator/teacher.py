@@ -7,7 +7,7 @@ the guided-decoding schema — so a request's id is a pure function of its conte
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,6 +65,13 @@ class Completion(BaseModel):
         return cls(text="", finish_reason="error", error=message)
 
 
+class TeacherUnavailable(RuntimeError):
+    """The backend itself is gone (dead engine, no server): stop the run, resume it later.
+
+    Per-request failures are `Completion.failed(...)` instead; those are retried and quarantined.
+    """
+
+
 @runtime_checkable
 class Teacher(Protocol):
     """A batch text generator. Implementations must return completions in request order."""
@@ -83,6 +90,17 @@ class Teacher(Protocol):
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingTeacher(Teacher, Protocol):
+    """A teacher that hands each completion over as soon as it finishes (any order).
+
+    The gateway journals completions as they arrive, so a killed run loses only the requests
+    still in flight, not the whole batch.
+    """
+
+    def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]: ...
 
 
 def normalize_finish_reason(reason: str | None) -> FinishReason:

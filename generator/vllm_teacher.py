@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from generator.config import TeacherConfig
 from generator.models import ResolvedModel, resolve_model
-from generator.teacher import ChatRequest, Completion, normalize_finish_reason
+from generator.teacher import ChatRequest, Completion, TeacherUnavailable, normalize_finish_reason
 
 
 def is_cpu_build() -> bool:
@@ -46,6 +46,13 @@ def _cpu_defaults() -> dict[str, Any]:
         # use offset"); seeds are what make reruns reproducible, so chunking goes.
         "enable_chunked_prefill": False,
     }
+
+
+def _unavailable(exc: Exception) -> Exception:
+    """A dead engine stops the run (resume later); anything else is a per-batch failure."""
+    if type(exc).__name__ in {"EngineDeadError", "EngineGenerateError"}:
+        return TeacherUnavailable(f"vLLM engine died: {exc}")
+    return exc
 
 
 class VLLMTeacher:
@@ -118,26 +125,57 @@ class VLLMTeacher:
             structured_outputs=structured,
         )
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
+        """Enqueue the whole batch, then yield (index, completion) as each request finishes."""
         if not requests:
-            return []
-        outputs = self.llm.chat(
-            [list(r.messages) for r in requests],
-            sampling_params=[self.sampling_params(r) for r in requests],
-            use_tqdm=self.config.progress,
-        )
-        completions = []
-        for out in outputs:
-            choice = out.outputs[0]
-            completions.append(
-                Completion(
-                    text=choice.text,
-                    finish_reason=normalize_finish_reason(choice.finish_reason),
-                    prompt_tokens=len(out.prompt_token_ids or []),
-                    completion_tokens=len(choice.token_ids),
-                )
+            return
+        llm = self.llm
+        try:
+            ids = llm.enqueue_chat(
+                [list(r.messages) for r in requests],
+                sampling_params=[self.sampling_params(r) for r in requests],
+                use_tqdm=False,
             )
-        return completions
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        # enqueue_chat returns internal ids ("7-1a2b3c4d"); outputs carry the external part ("7").
+        index = {str(rid).rsplit("-", 1)[0]: i for i, rid in enumerate(ids)}
+        index.update({str(rid): i for i, rid in enumerate(ids)})
+        engine = llm.llm_engine
+        pending = {str(rid) for rid in ids}
+        try:
+            while engine.has_unfinished_requests():
+                for out in engine.step():
+                    if out.finished and out.request_id in index:
+                        i = index[out.request_id]
+                        pending.discard(str(ids[i]))
+                        yield i, self._completion(out)
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        finally:
+            if pending:  # consumer stopped early: never leave requests behind for the next batch
+                engine.abort_request(sorted(pending), internal=True)
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        results: list[Completion | None] = [None] * len(requests)
+        for i, completion in self.stream(requests):
+            results[i] = completion
+        missing = [i for i, c in enumerate(results) if c is None]
+        if missing:
+            raise TeacherUnavailable(f"engine finished without answering {len(missing)} request(s)")
+        return [c for c in results if c is not None]
+
+    @staticmethod
+    def _completion(out: Any) -> Completion:
+        choice = out.outputs[0]
+        return Completion(
+            text=choice.text,
+            finish_reason=normalize_finish_reason(choice.finish_reason),
+            prompt_tokens=len(out.prompt_token_ids or []),
+            completion_tokens=len(choice.token_ids),
+        )
 
     def close(self) -> None:
         if self._llm is None:
