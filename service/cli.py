@@ -12,9 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
+from generator.journal import RunLocked
 from generator.models import ModelNotFound, list_models
 from generator.seeds import SeedFileError, SeedsConfig, lint_seeds
+from generator.teacher import TeacherUnavailable
 from service.config import ConfigError, load_config
+from service.runs import RunExists
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn seed examples into a fine-tuning dataset.")
 seeds_app = typer.Typer(no_args_is_help=True, help="Inspect seed files.")
@@ -22,7 +25,7 @@ app.add_typer(seeds_app, name="seeds")
 finetune_app = typer.Typer(no_args_is_help=True, help="Fine-tune a student on a run's kept rows.")
 app.add_typer(finetune_app, name="finetune")
 
-USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound)
+USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound, RunExists, RunLocked)
 
 
 def fail(message: str) -> None:
@@ -47,8 +50,14 @@ def generate(
     seed_format: Annotated[str | None, typer.Option(help="seed format (default: detect)")] = None,
     skip_bad_lines: Annotated[bool, typer.Option(help="use the valid lines of a partly bad seed file")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    resume: Annotated[
+        bool, typer.Option(help="reuse the journal of an existing run dir (only missing requests are sent)")
+    ] = True,
 ) -> None:
-    """Generate instruction/response pairs from seeds with the teacher (Self-Instruct)."""
+    """Generate instruction/response pairs from seeds with the teacher (Self-Instruct).
+
+    Killed or failed? Run the same command again: it resumes from the run's journal.
+    """
     from service.pipeline import generate as run_generate
 
     overrides: dict[str, Any] = {}
@@ -62,16 +71,24 @@ def generate(
         overrides.setdefault("seeds", {})["skip_bad_lines"] = True
     try:
         cfg = load_config(config, overrides)
-        summary = run_generate(cfg, seeds, out, progress=progress)
+        summary = run_generate(cfg, seeds, out, progress=progress, resume=resume)
     except USER_ERRORS as exc:
         fail(str(exc))
         return
-    typer.echo(f"run directory: {summary.out_dir}")
+    except TeacherUnavailable as exc:
+        typer.echo(
+            f"error: {exc}\nThe journal keeps every finished completion: rerun the same command to resume.", err=True
+        )
+        raise typer.Exit(3) from None
+    typer.echo(f"run directory: {summary.out_dir} (version {summary.manifest['version']})")
     typer.echo(f"  train.jsonl  {summary.funnel['kept']} rows")
     typer.echo(f"  rejected.jsonl  {summary.funnel['rejected_total']} rows")
     print_funnel(summary.funnel)
-    tps = summary.stats["teacher"]["tokens_per_second"]
-    typer.echo(f"teacher: {summary.stats['teacher']['completion_tokens']} tokens out, {tps} tokens/s")
+    teacher_stats = summary.stats["teacher"]
+    typer.echo(
+        f"teacher: {teacher_stats['calls']} requests sent, {teacher_stats['cached']} answered from the journal, "
+        f"{teacher_stats['completion_tokens']} tokens out, {teacher_stats['tokens_per_second']} tokens/s"
+    )
 
 
 @app.command()

@@ -1,38 +1,31 @@
-"""`generate`: seeds → teacher → validated, filtered dataset in a run directory.
+"""`generate`: seeds → teacher → validated, filtered dataset in a crash-safe run directory.
 
 This is where the packages meet: generator reads seeds and talks to the teacher, filters screen
-records, and this module wires the filter chains into the strategy and writes the run dir.
+records, and this module wires the filter chains into the strategy. Re-running on the same
+run dir resumes: every stage is recomputed, and the journal answers every request it has seen.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from filters import build_chain
-from generator.accounting import check_accounting
 from generator.backends import build_teacher
 from generator.gateway import Gateway
 from generator.seeds import SeedSet, read_seeds
 from generator.selfinstruct import SelfInstruct
 from generator.teacher import Teacher
-from generator.writers import write_json, write_jsonl, write_yaml
 from prompts import Record
 from service.config import SeedforgeConfig
+from service.runs import RunSummary, finish_run, open_run, teacher_stats
 
 INSTRUCTION_FILTER_STAGE = "instruction_filter"
 RESPONSE_FILTER_STAGE = "response_filter"
 
-
-@dataclass
-class RunSummary:
-    out_dir: Path
-    funnel: dict[str, Any]
-    stats: dict[str, Any]
+__all__ = ["RunSummary", "generate", "seed_records"]
 
 
 def seed_records(seeds: SeedSet) -> list[Record]:
@@ -54,77 +47,51 @@ def generate(
     out_dir: str | Path,
     teacher: Teacher | None = None,
     progress: bool = False,
+    resume: bool = True,
 ) -> RunSummary:
-    started_at = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
     seeds = read_seeds(seeds_path, config.seeds)  # fails before the engine starts or files appear
-    out = Path(out_dir)
     own_teacher = teacher is None
-    teacher = teacher or build_teacher(config.teacher)
+    teacher = teacher or build_teacher(config.teacher)  # resolves the model; the engine starts lazily
     try:
-        gateway = Gateway(teacher, base_seed=config.generation.seed, max_attempts=config.generation.max_attempts)
-        instruction_chain = build_chain(INSTRUCTION_FILTER_STAGE, config.filters.instruction, seed_records(seeds))
-        response_chain = build_chain(RESPONSE_FILTER_STAGE, config.filters.response)
-        bar = _progress(config.generation.num, progress)
+        with open_run(out_dir, resume) as run:
+            gateway = Gateway(
+                teacher,
+                base_seed=config.generation.seed,
+                max_attempts=config.generation.max_attempts,
+                journal=run.journal,
+            )
+            instruction_chain = build_chain(INSTRUCTION_FILTER_STAGE, config.filters.instruction, seed_records(seeds))
+            response_chain = build_chain(RESPONSE_FILTER_STAGE, config.filters.response)
+            bar = _progress(config.generation.num, progress)
 
-        def on_round(kept: int, target: int) -> None:
+            def on_round(kept: int, target: int) -> None:
+                if bar is not None:
+                    bar.update(min(kept, target) - bar.n)
+
+            strategy = SelfInstruct(config.generation, gateway, instruction_chain, response_chain, on_round)
+            t_gen = time.perf_counter()
+            result = strategy.run(seeds.tasks)
             if bar is not None:
-                bar.update(min(kept, target) - bar.n)
-
-        strategy = SelfInstruct(config.generation, gateway, instruction_chain, response_chain, on_round)
-        t_gen = time.perf_counter()
-        result = strategy.run(seeds.tasks)
-        generation_seconds = time.perf_counter() - t_gen
-        if bar is not None:
-            bar.close()
+                bar.close()
+            stats = {
+                "run": {
+                    "seed_file": seeds.path,
+                    "seed_format": seeds.format,
+                    "seed_sha256": seeds.sha256,
+                    "seeds": len(seeds.tasks),
+                    "skipped_seed_lines": [str(e) for e in seeds.skipped],
+                    "target": result.target,
+                    "rounds": result.rounds,
+                    "target_met": result.kept >= result.target,
+                },
+                "teacher": teacher_stats(gateway, teacher),
+                "wall_seconds": {
+                    "generation": round(time.perf_counter() - t_gen, 3),
+                    INSTRUCTION_FILTER_STAGE: round(instruction_chain.seconds, 3),
+                    RESPONSE_FILTER_STAGE: round(response_chain.seconds, 3),
+                },
+            }
+            return finish_run(run, result.records, config.resolved(), stats)
     finally:
-        startup = float(getattr(teacher, "startup_seconds", 0.0))
         if own_teacher:
             teacher.close()
-
-    kept = [r.to_row() for r in result.records if not r.rejected]
-    rejected = [r.to_row() for r in result.records if r.rejected]
-    t_write = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "train.jsonl", kept)
-    write_jsonl(out / "rejected.jsonl", rejected)
-    write_yaml(out / "config.yaml", config.resolved())
-    funnel = check_accounting(result.records, len(kept), len(rejected))
-    stage_stats = {name: s.as_dict() for name, s in gateway.stats.items()}
-    out_tokens = sum(s.completion_tokens for s in gateway.stats.values())
-    teacher_seconds = sum(s.teacher_seconds for s in gateway.stats.values())
-    stats = {
-        "run": {
-            "started_at": started_at.isoformat(),
-            "seed_file": seeds.path,
-            "seed_format": seeds.format,
-            "seed_sha256": seeds.sha256,
-            "seeds": len(seeds.tasks),
-            "skipped_seed_lines": [str(e) for e in seeds.skipped],
-            "target": result.target,
-            "rounds": result.rounds,
-            "target_met": result.kept >= result.target,
-        },
-        "funnel": funnel,
-        "teacher": {
-            "model": teacher.model_name,
-            "revision": teacher.revision,
-            "endpoint": teacher.endpoint,
-            "calls": gateway.teacher_calls,
-            "prompt_tokens": sum(s.prompt_tokens for s in gateway.stats.values()),
-            "completion_tokens": out_tokens,
-            "tokens_per_second": round(out_tokens / teacher_seconds, 2) if teacher_seconds else None,
-            "stages": stage_stats,
-        },
-        "wall_seconds": {
-            "teacher_startup": round(startup, 3),
-            "generation": round(generation_seconds, 3),
-            "teacher": round(teacher_seconds, 3),
-            INSTRUCTION_FILTER_STAGE: round(instruction_chain.seconds, 3),
-            RESPONSE_FILTER_STAGE: round(response_chain.seconds, 3),
-            "write": round(time.perf_counter() - t_write, 3),
-            "total": round(time.perf_counter() - t0, 3),
-        },
-    }
-    write_json(out / "stats.json", stats)
-    return RunSummary(out, funnel, stats)
