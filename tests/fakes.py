@@ -115,3 +115,24 @@ class ScriptedTeacher:
 
     def close(self) -> None:
         self.closed = True
+
+
+class StreamingScriptedTeacher(ScriptedTeacher):
+    """Yields completions one at a time in a shuffled order (like an engine finishing requests
+    out of order), with a delay, so that a kill can land between any two journal appends."""
+
+    def __init__(self, delay: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.delay = delay
+
+    def stream(self, requests: Sequence[ChatRequest]):
+        import time
+
+        self.batches.append(len(requests))
+        self.calls.extend(requests)
+        order = list(range(len(requests)))
+        random.Random(len(requests)).shuffle(order)
+        for i in order:
+            if self.delay:
+                time.sleep(self.delay)
+            yield i, self.answer(requests[i])

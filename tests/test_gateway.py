@@ -81,3 +81,31 @@ def test_request_id_covers_everything_that_changes_the_output():
     ]
     assert all(v.request_id("m", "r", "e") != ident for v in variants)
     assert len({base.request_id(*x) for x in [("m2", "r", "e"), ("m", "r2", "e"), ("m", "r", "e2")]}) == 3
+
+
+def test_a_failing_batch_is_split_until_the_culprit_is_alone():
+    class Poisoned(ScriptedTeacher):
+        def generate(self, requests):
+            self.batches.append(len(requests))
+            if any("Task 5." in r.messages[-1]["content"] for r in requests):
+                raise ValueError("bad request in batch")
+            return [self.answer(r) for r in requests]
+
+    teacher = Poisoned()
+    outcomes = Gateway(teacher, max_attempts=1).run(calls(8), "responses")
+    assert [o.ok for o in outcomes] == [True] * 5 + [False] + [True] * 2
+    assert outcomes[5].failure == "teacher_error" and "bad request" in outcomes[5].errors[0]["msg"]
+    assert teacher.batches[0] == 8 and len(teacher.batches) <= 1 + 2 * 3  # log2(8) levels of halves
+
+
+def test_a_dead_teacher_stops_the_run_instead_of_quarantining_everything():
+    from generator.teacher import TeacherUnavailable
+
+    class Dead(ScriptedTeacher):
+        def generate(self, requests):
+            raise TeacherUnavailable("engine died")
+
+    import pytest
+
+    with pytest.raises(TeacherUnavailable):
+        Gateway(Dead()).run(calls(3), "responses")

@@ -98,3 +98,19 @@ def test_accounting_violations_are_errors():
     with pytest.raises(AccountingError, match="written rows"):
         check_accounting([a, Record(id="b").reject("s", "r")], 2, 0)
     assert check_accounting([a, Record(id="b").reject("s", "r")], 1, 1)["rejected"] == {"s": {"r": 1}}
+
+
+def test_skip_bad_lines_uses_the_valid_seeds_and_records_the_rest(tmp_path):
+    seeds = tmp_path / "seeds.jsonl"
+    good = GENERAL_SEEDS.read_bytes().splitlines()
+    seeds.write_bytes(b"\n".join([*good[:5], b"{broken", "Caf\u00e9".encode("latin-1"), *good[5:10]]) + b"\n")
+    with pytest.raises(SeedFileError):
+        generate(small_config(), seeds, tmp_path / "strict", teacher=ScriptedTeacher())
+    assert not (tmp_path / "strict").exists()
+    cfg = load_config(
+        overrides={"generation": {"num": 5, "min_prompts_per_round": 2}, "seeds": {"skip_bad_lines": True}}
+    )
+    summary = generate(cfg, seeds, tmp_path / "lenient", teacher=ScriptedTeacher())
+    skipped = summary.stats["run"]["skipped_seed_lines"]
+    assert summary.stats["run"]["seeds"] == 10 and len(skipped) == 2
+    assert skipped[0].startswith(f"{seeds}:6:") and skipped[1].startswith(f"{seeds}:7:")

@@ -175,3 +175,51 @@ def test_malformed_lines_are_reported_never_crash_never_dropped(tmp_path, lines)
     if expected_bad:
         with pytest.raises(SeedFileError):
             read_seeds(path, SeedsConfig(format="self-instruct"))
+
+
+GOOD = "good"
+malformed_lines = st.one_of(
+    st.just((GOOD, None)),
+    st.just(("invalid_json", b'{"id": "x", "instruction": ')),
+    st.just(("latin1", '{"id": "l", "instruction": "Caf\u00e9 cr\u00e8me recipe please."}'.encode("latin-1"))),
+    st.builds(lambda i: ("bad_utf8", b'{"id": "u%d", "instruction": "ok \xc3\x28 text"}' % i), st.integers(0, 99)),
+    st.just(("nul", b'{"id": "n", "instruction": "has\x00nul"}')),
+    st.just(("dup", None)),
+    st.just(("long", b'{"id": "long", "instruction": "' + b"word " * 250_000 + b'"}')),
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    st.lists(malformed_lines, min_size=1, max_size=10),
+    st.booleans(),
+    st.sampled_from([b"\n", b"\r\n"]),
+)
+def test_malformed_files_report_every_bad_line(tmp_path, lines, bom, newline):
+    body, good, bad = [], [], []
+    for number, (kind, raw) in enumerate(lines, start=1):
+        if kind == GOOD:
+            raw = si_line(number).encode()
+            good.append(number)
+        elif kind == "dup":
+            raw = si_line(1).encode()  # the id of line 1: a duplicate unless line 1 is not good
+            (bad if 1 in good else good).append(number)
+            if 1 not in good:
+                raw = si_line(number).encode()
+        else:
+            bad.append(number)
+        body.append(raw)
+    data = (b"\xef\xbb\xbf" if bom else b"") + newline.join(body) + newline
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(data)
+    try:
+        seeds = read_seeds(path, SeedsConfig(format="self-instruct", skip_bad_lines=True))
+        assert sorted(seeds.lines.values()) == good
+        assert {e.line for e in seeds.skipped} == set(bad)
+        assert all(e.path == str(path) for e in seeds.skipped)
+    except SeedFileError as exc:
+        assert not good and {e.line for e in exc.errors} == set(bad)
+    if bad:
+        with pytest.raises(SeedFileError) as info:
+            read_seeds(path, SeedsConfig(format="self-instruct"))
+        assert {e.line for e in info.value.errors} == set(bad)

@@ -1,0 +1,78 @@
+"""kill -9 of a real `seedforge generate` (vLLM CPU engine and its worker processes), then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from generator.journal import scan
+from generator.publish import verify
+from prompts import get_spec
+from tests.conftest import GENERAL_SEEDS, ROOT, cli, cli_env
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+
+def test_real_engine_kill_and_resume_uses_every_journaled_completion_once(tmp_path):
+    config = tmp_path / "fast.yaml"
+    config.write_text(
+        "teacher:\n  enforce_eager: true\n"
+        "generation:\n  min_prompts_per_round: 8\n  prompts_per_round: 8\n"
+        "  instruction_sampling: {temperature: 0.9, top_p: 0.95, max_tokens: 384}\n"
+        "  response_sampling: {temperature: 0.7, top_p: 0.95, max_tokens: 256}\n"
+    )
+    out = tmp_path / "run"
+    args = cli(
+        "generate",
+        "--seeds",
+        str(GENERAL_SEEDS),
+        "--num",
+        "6",
+        "--out",
+        str(out),
+        "--config",
+        str(config),
+        "--no-progress",
+    )
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    journal = out / "journal.jsonl"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_bytes().count(b"\n") >= 4:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "run ended before it could be killed: " + proc.stderr.read()[-2000:]
+    os.killpg(proc.pid, signal.SIGKILL)  # the engine core and workers die with it
+    proc.wait()
+    before = scan(journal).entries
+    assert before and not (out / "train.jsonl").exists()
+
+    resumed = subprocess.run(args, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["journal"]["loaded"] == len(before)
+    assert stats["journal"]["reused"] == len(before)  # each journaled completion used...
+    after = scan(journal).entries
+    assert all(after[k] == v for k, v in before.items())  # ...unchanged
+    assert journal.read_bytes().count(b"\n") == len(after)  # ...and never journaled twice
+
+    rows = [json.loads(x) for name in ("train.jsonl", "rejected.jsonl") for x in (out / name).read_text().splitlines()]
+    assert len({r["id"] for r in rows}) == len(rows) == stats["funnel"]["candidates"]
+    assert stats["funnel"]["kept"] + stats["funnel"]["rejected_total"] == stats["funnel"]["candidates"]
+    instructions, responses = get_spec("new_instructions"), get_spec("response")
+    for row in rows:
+        request = row["meta"].get("instruction_request")
+        if request and request["id"] in before and before[request["id"]].finish_reason == "stop":
+            parsed = instructions.parse(before[request["id"]].text)
+            assert parsed.instructions[row["meta"]["position"]].instruction.strip() == row["instruction"]
+        answer = row["meta"].get("response_request")
+        if answer and answer["id"] in before and "output" in row and row.get("stage") != "validation":
+            assert responses.parse(before[answer["id"]].text).output.strip() == row["output"]
+    assert not verify(out)
