@@ -29,6 +29,7 @@ class Call:
     key: str
     guided: bool = True
     json_schema: dict[str, Any] | None = None  # a request-specific tightening of spec.json_schema
+    choices: tuple[str, ...] | None = None  # guided choice (the spec needs a choice_field)
 
 
 @dataclass
@@ -108,7 +109,8 @@ class Gateway:
             messages=call.messages,
             sampling=call.sampling,
             seed=derive_seed(self.base_seed, call.key, attempt),
-            json_schema=(call.json_schema or call.spec.json_schema) if call.guided else None,
+            json_schema=(call.json_schema or call.spec.json_schema) if call.guided and not call.choices else None,
+            choices=list(call.choices) if call.guided and call.choices else None,
         )
 
     def request_id(self, request: ChatRequest) -> str:
@@ -227,4 +229,6 @@ class Gateway:
             errors = validation_errors(exc)
             failure = "invalid_json" if any(e["type"] == "json_invalid" for e in errors) else "schema_error"
             return outcome(None, failure, errors)
+        if call.choices and call.spec.choice_field and getattr(parsed, call.spec.choice_field) not in call.choices:
+            return outcome(None, "schema_error", [{"msg": f"{completion.text!r} is not one of {list(call.choices)}"}])
         return outcome(parsed)

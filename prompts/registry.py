@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prompts.schemas import NewInstructions, Response
+from prompts.schemas import LabeledTexts, NewInstructions, Relabel, Response
 from prompts.spec import TaskSpec
 
 SPECS: dict[str, TaskSpec] = {
@@ -18,6 +18,21 @@ SPECS: dict[str, TaskSpec] = {
         user="response.user.j2",
         schema=Response,
         description="Answer one instruction (with its optional input).",
+    ),
+    "labeled_texts": TaskSpec(
+        name="labeled_texts",
+        user="labeled_texts.user.j2",
+        schema=LabeledTexts,
+        description="Label-conditioned generation: k new texts of a fixed label (output-first).",
+        defaults={"attributes": {}, "min_words": 0, "max_words": 0},
+    ),
+    "classify": TaskSpec(
+        name="classify",
+        user="classify.user.j2",
+        system="classify.system.j2",
+        schema=Relabel,
+        choice_field="label",
+        description="Blind classification into one of the label names (guided choice, few-shot turns).",
     ),
 }
 

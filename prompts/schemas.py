@@ -25,3 +25,19 @@ class Response(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     output: str
+
+
+class LabeledTexts(BaseModel):
+    """Label-conditioned generation: k new texts that all carry the label fixed by the prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[str] = Field(min_length=1, max_length=10)
+
+
+class Relabel(BaseModel):
+    """A blind classification answer. Decoded by guided *choice*: the text is one label name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str
