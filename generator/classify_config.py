@@ -1,0 +1,159 @@
+"""A labeled-data task: labels, seed examples, quotas, length range, diversity attributes.
+
+This is the generation-side half of a classification domain file; service/domains.py adds the
+teacher, filters and student sections and loads it from YAML with located errors.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from generator.teacher import SamplingConfig
+
+# Label names are what the teacher must answer with under guided choice and what the student
+# predicts: short, printable, no newlines or quotes that would blur the choice grammar.
+LABEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _\-]{0,39}$")
+
+
+class LabelSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    seeds: list[str] = Field(default_factory=list)
+    target: int | None = Field(None, ge=0, description="overrides targets.per_label for this label")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not LABEL_NAME.match(value) or value != value.strip():
+            raise ValueError(
+                f"label name {value!r} must be 1-40 characters of letters, digits, spaces, '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _non_blank(cls, value: list[str]) -> list[str]:
+        if any(not s.strip() for s in value):
+            raise ValueError("seed examples must not be empty")
+        return [s.strip() for s in value]
+
+
+class Targets(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    per_label: int | None = Field(None, ge=1)
+    total: int | None = Field(None, ge=1)
+    balance: Literal["equal", "proportional"] = "equal"  # how `total` is split (proportional: to seeds)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Targets:
+        if (self.per_label is None) == (self.total is None):
+            raise ValueError("give exactly one of targets.per_label or targets.total")
+        return self
+
+
+class TextLength(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_words: int = Field(3, ge=1)
+    max_words: int = Field(150, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TextLength:
+        if self.min_words > self.max_words:
+            raise ValueError("text_length.min_words exceeds max_words")
+        return self
+
+
+class LabeledGeneration(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 0
+    texts_per_prompt: int = Field(3, ge=1, le=10)
+    demos_per_prompt: int = Field(4, ge=0)
+    max_prompts_per_label: int = Field(16, ge=1, description="per label and round")
+    max_rounds: int = Field(8, ge=1, description="attempt budget: rounds before a shortfall is accepted")
+    overgenerate: float = Field(2.0, ge=1.0)
+    max_attempts: int = Field(3, ge=1, description="tries per request before quarantine")
+    sampling: SamplingConfig = SamplingConfig(temperature=0.9, top_p=0.95, max_tokens=512)
+
+
+class Verification(BaseModel):
+    """Blind re-labeling: the teacher classifies each new text without seeing the intended label."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    samples: int = Field(1, ge=1, description="self-consistency votes per text")
+    # One vote is decoded greedily; several votes need sampling to be independent at all.
+    temperature: float = Field(0.7, ge=0)
+    max_tokens: int = Field(16, ge=1)
+    shots_per_label: int = Field(2, ge=0, description="seed examples shown as demonstration turns")
+
+    def sampling(self) -> SamplingConfig:
+        temperature = 0.0 if self.samples == 1 else self.temperature
+        return SamplingConfig(temperature=temperature, top_p=1.0, max_tokens=self.max_tokens)
+
+
+class LabeledTask(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    task: str = Field(min_length=1, description="what the classifier decides, in one or two sentences")
+    labels: list[LabelSpec] = Field(min_length=2)
+    seeds_file: str | None = None  # JSONL/CSV of (text, label), relative to the domain file
+    targets: Targets = Targets(per_label=20)
+    text_length: TextLength = TextLength()
+    attributes: dict[str, list[str]] = Field(default_factory=dict)
+    generation: LabeledGeneration = LabeledGeneration()
+    verification: Verification = Verification()
+
+    @field_validator("labels")
+    @classmethod
+    def _unique(cls, value: list[LabelSpec]) -> list[LabelSpec]:
+        seen: dict[str, str] = {}
+        for label in value:
+            key = label.name.casefold()
+            if key in seen:
+                raise ValueError(f"label {label.name!r} is listed twice (as {seen[key]!r})")
+            seen[key] = label.name
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_values(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        empty = [k for k, v in value.items() if not v]
+        if empty:
+            raise ValueError(f"attribute(s) {empty} need at least one value")
+        return value
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    def targets_for(self, seed_counts: dict[str, int]) -> dict[str, int]:
+        """Per-label quota: explicit per label, else per_label, else `total` split by the policy."""
+        names = self.label_names
+        if self.targets.per_label is not None:
+            base = {n: self.targets.per_label for n in names}
+        else:
+            total = self.targets.total or 0
+            if self.targets.balance == "equal":
+                weights = dict.fromkeys(names, 1.0)
+            else:
+                weights = {n: float(max(seed_counts.get(n, 0), 1)) for n in names}
+            scale = total / sum(weights.values())
+            base = {n: math.floor(weights[n] * scale) for n in names}
+            # Largest remainders first, so the quotas add up to the total exactly.
+            for n in sorted(names, key=lambda n: (weights[n] * scale - base[n], -names.index(n)), reverse=True):
+                if sum(base.values()) >= total:
+                    break
+                base[n] += 1
+        return {label.name: label.target if label.target is not None else base[label.name] for label in self.labels}
