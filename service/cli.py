@@ -12,38 +12,29 @@ from typing import Annotated, Any
 
 import typer
 
-from generator.journal import RunLocked
-from generator.models import ModelNotFound, list_models
-from generator.seeds import SeedFileError, SeedsConfig, lint_seeds
+from generator.models import list_models
+from generator.seeds import SeedsConfig, lint_seeds
 from generator.teacher import TeacherUnavailable
-from service.config import ConfigError, load_config
-from service.runs import RunExists
+from service import cli_classify
+from service.cli_common import USER_ERRORS, fail, print_funnel
+from service.config import load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn seed examples into a fine-tuning dataset.")
 seeds_app = typer.Typer(no_args_is_help=True, help="Inspect seed files.")
 app.add_typer(seeds_app, name="seeds")
 finetune_app = typer.Typer(no_args_is_help=True, help="Fine-tune a student on a run's kept rows.")
 app.add_typer(finetune_app, name="finetune")
-
-USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound, RunExists, RunLocked)
-
-
-def fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def print_funnel(funnel: dict[str, Any]) -> None:
-    typer.echo(f"candidates {funnel['candidates']}  kept {funnel['kept']}  rejected {funnel['rejected_total']}")
-    for stage, reasons in funnel["rejected"].items():
-        for reason, count in reasons.items():
-            typer.echo(f"  {stage:<20} {reason:<28} {count}")
+app.command("label")(cli_classify.label)
+finetune_app.command("classifier")(cli_classify.finetune_classifier)
 
 
 @app.command()
 def generate(
-    seeds: Annotated[Path, typer.Option(help="seed file (Self-Instruct JSONL, Alpaca JSON, JSONL, CSV, text)")],
     out: Annotated[Path, typer.Option(help="run directory to write")],
+    seeds: Annotated[
+        Path | None, typer.Option(help="seed file (Self-Instruct JSONL, Alpaca JSON, JSONL, CSV, text)")
+    ] = None,
+    domain: Annotated[Path | None, typer.Option(help="domain file (or dir holding domain.yaml)")] = None,
     num: Annotated[int | None, typer.Option(help="target number of kept rows")] = None,
     teacher: Annotated[str | None, typer.Option(help="teacher model: embedded name, HF dir or .gguf")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config")] = None,
@@ -54,24 +45,20 @@ def generate(
         bool, typer.Option(help="reuse the journal of an existing run dir (only missing requests are sent)")
     ] = True,
 ) -> None:
-    """Generate instruction/response pairs from seeds with the teacher (Self-Instruct).
+    """Generate a dataset: instruction/response pairs from --seeds, or labeled pairs from a --domain.
 
     Killed or failed? Run the same command again: it resumes from the run's journal.
     """
-    from service.pipeline import generate as run_generate
-
-    overrides: dict[str, Any] = {}
-    if num is not None:
-        overrides.setdefault("generation", {})["num"] = num
-    if teacher is not None:
-        overrides.setdefault("teacher", {})["model"] = teacher
-    if seed_format is not None:
-        overrides.setdefault("seeds", {})["format"] = seed_format
-    if skip_bad_lines:
-        overrides.setdefault("seeds", {})["skip_bad_lines"] = True
     try:
-        cfg = load_config(config, overrides)
-        summary = run_generate(cfg, seeds, out, progress=progress, resume=resume)
+        if domain is not None:
+            summary = _generate_domain(domain, out, num, teacher, progress, resume)
+        elif seeds is not None:
+            summary = _generate_instructions(
+                seeds, out, num, teacher, config, seed_format, skip_bad_lines, progress, resume
+            )
+        else:
+            fail("give --seeds FILE (instruction data) or --domain FILE (a domain file)")
+            return
     except USER_ERRORS as exc:
         fail(str(exc))
         return
@@ -84,11 +71,57 @@ def generate(
     typer.echo(f"  train.jsonl  {summary.funnel['kept']} rows")
     typer.echo(f"  rejected.jsonl  {summary.funnel['rejected_total']} rows")
     print_funnel(summary.funnel)
+    for label, entry in summary.stats.get("labels", {}).items():
+        typer.echo(
+            f"  label {label:<16} target {entry['target']:>4}  kept {entry['kept']:>4}  shortfall {entry['shortfall']}"
+        )
     teacher_stats = summary.stats["teacher"]
     typer.echo(
         f"teacher: {teacher_stats['calls']} requests sent, {teacher_stats['cached']} answered from the journal, "
         f"{teacher_stats['completion_tokens']} tokens out, {teacher_stats['tokens_per_second']} tokens/s"
     )
+
+
+def _generate_instructions(
+    seeds: Path,
+    out: Path,
+    num: int | None,
+    teacher: str | None,
+    config: Path | None,
+    seed_format: str | None,
+    skip_bad_lines: bool,
+    progress: bool,
+    resume: bool,
+) -> Any:
+    from service.pipeline import generate as run_generate
+
+    overrides: dict[str, Any] = {}
+    if num is not None:
+        overrides.setdefault("generation", {})["num"] = num
+    if teacher is not None:
+        overrides.setdefault("teacher", {})["model"] = teacher
+    if seed_format is not None:
+        overrides.setdefault("seeds", {})["format"] = seed_format
+    if skip_bad_lines:
+        overrides.setdefault("seeds", {})["skip_bad_lines"] = True
+    return run_generate(load_config(config, overrides), seeds, out, progress=progress, resume=resume)
+
+
+def _generate_domain(
+    domain: Path, out: Path, num: int | None, teacher: str | None, progress: bool, resume: bool
+) -> Any:
+    from service.classify_pipeline import generate_labeled
+    from service.domains import load_domain
+
+    overrides: dict[str, Any] = {}
+    if num is not None:
+        overrides["targets"] = {"total": num}
+    loaded = load_domain(domain, overrides)
+    if teacher is not None:
+        loaded.domain = loaded.domain.model_copy(
+            update={"teacher": loaded.domain.teacher.model_copy(update={"model": teacher})}
+        )
+    return generate_labeled(loaded, out, progress=progress, resume=resume)
 
 
 @app.command()

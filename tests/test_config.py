@@ -38,7 +38,7 @@ def test_yaml_and_overrides_merge(tmp_path):
         ("teacher:\n  modle: x\n", ":2: teacher.modle: Extra inputs are not permitted"),
         ("generation:\n  num: 5\nfilters:\n  instruction:\n    - length\n    - nope\n", ":6: filters.instruction.1"),
         ("generation: [1, 2\n", ":2: invalid YAML"),
-        ("- a\n- b\n", ":1: the config must be a mapping"),
+        ("- a\n- b\n", ":1: expected a mapping of fields"),
     ],
 )
 def test_errors_name_file_line_and_field(tmp_path, text, expected):

@@ -1,0 +1,172 @@
+"""Labeled pairs: `generate --domain` for classification domains, and `label` (auto-labeling).
+
+Both run through the same crash-safe run directory as instruction generation (journal, resume,
+atomic publish) and the same blind classifier prompt.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from filters import build_chain
+from generator.backends import build_teacher
+from generator.classify import LabeledGenerator, classify_texts, label_balance
+from generator.gateway import Gateway
+from generator.labeled_seeds import read_labeled
+from generator.teacher import Teacher
+from generator.writers import jsonl_bytes
+from prompts import Record, stable_hash
+from service.domains import LoadedDomain
+from service.runs import RunSummary, finish_run, open_run, teacher_stats
+
+TEXT_FILTER_STAGE = "text_filter"
+
+
+def _seed_rows(loaded: LoadedDomain) -> list[dict[str, str]]:
+    return [{"text": text, "label": label} for label, texts in loaded.seeds.items() for text in texts]
+
+
+def run_config(loaded: LoadedDomain) -> dict[str, Any]:
+    """The resolved domain, as saved in the run dir (seeds are saved beside it as seeds.jsonl)."""
+    return {"kind": "classify", "domain_file": str(loaded.path), **loaded.domain.model_dump(mode="json")}
+
+
+def generate_labeled(
+    loaded: LoadedDomain,
+    out_dir: str | Path,
+    teacher: Teacher | None = None,
+    progress: bool = False,
+    resume: bool = True,
+) -> RunSummary:
+    domain = loaded.domain
+    own_teacher = teacher is None
+    teacher = teacher or build_teacher(domain.teacher)
+    try:
+        with open_run(out_dir, resume) as run:
+            gateway = Gateway(
+                teacher,
+                base_seed=domain.generation.seed,
+                max_attempts=domain.generation.max_attempts,
+                journal=run.journal,
+            )
+            primed = [
+                Record(id=f"seed-{i}", kind="classification", text=row["text"], label=row["label"])
+                for i, row in enumerate(_seed_rows(loaded))
+            ]
+            chain = build_chain(TEXT_FILTER_STAGE, domain.filter_specs(), primed)
+            bar = None
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(desc="kept rows", unit="row")
+
+            def on_round(kept: int, target: int) -> None:
+                if bar is not None:
+                    bar.total = target
+                    bar.update(kept - bar.n)
+
+            t_gen = time.perf_counter()
+            result = LabeledGenerator(domain, loaded.seeds, gateway, chain, on_round).run()
+            if bar is not None:
+                bar.close()
+            balance = label_balance(result.records, result.targets)
+            stats = {
+                "run": {
+                    "kind": "classify",
+                    "domain": domain.name,
+                    "domain_file": str(loaded.path),
+                    "rounds": result.rounds,
+                    "targets": result.targets,
+                    "target_met": all(entry["shortfall"] == 0 for entry in balance.values()),
+                    "shortfall": {label: e["shortfall"] for label, e in balance.items() if e["shortfall"]},
+                },
+                "labels": balance,
+                "teacher": teacher_stats(gateway, teacher),
+                "wall_seconds": {
+                    "generation": round(time.perf_counter() - t_gen, 3),
+                    TEXT_FILTER_STAGE: round(chain.seconds, 3),
+                },
+            }
+            extra = {"seeds.jsonl": jsonl_bytes(_seed_rows(loaded))}
+            return finish_run(run, result.records, run_config(loaded), stats, extra)
+    finally:
+        if own_teacher:
+            teacher.close()
+
+
+def label_texts(
+    loaded: LoadedDomain,
+    input_path: str | Path,
+    out_dir: str | Path,
+    *,
+    teacher: Teacher | None = None,
+    samples: int = 3,
+    min_confidence: float = 0.6,
+    text_field: str = "text",
+    resume: bool = True,
+) -> RunSummary:
+    """Auto-label existing texts with the blind classifier; low-confidence rows are rejected."""
+    rows = read_labeled(input_path, None, text_field=text_field, require_label=False)
+    domain = loaded.domain
+    own_teacher = teacher is None
+    teacher = teacher or build_teacher(domain.teacher)
+    try:
+        with open_run(out_dir, resume) as run:
+            gateway = Gateway(
+                teacher,
+                base_seed=domain.generation.seed,
+                max_attempts=domain.generation.max_attempts,
+                journal=run.journal,
+            )
+            sampling = domain.verification.model_copy(update={"samples": samples}).sampling()
+            votes = classify_texts(
+                gateway,
+                domain,
+                [text for _, text, _ in rows],
+                samples=samples,
+                sampling=sampling,
+                key="label",
+                stage="labeling",
+            )
+            records = []
+            for (line, text, _), vote in zip(rows, votes, strict=True):
+                meta = {
+                    "source": {"file": str(input_path), "line": line},
+                    "labeling": {
+                        "confidence": vote.confidence,
+                        "votes": vote.votes,
+                        "request_ids": vote.request_ids,
+                        "samples": samples,
+                    },
+                }
+                record = Record(
+                    id=stable_hash(str(input_path), line, text),
+                    kind="classification",
+                    text=text,
+                    label=vote.label or "",
+                    meta=meta,
+                )
+                if vote.label is None:
+                    record = record.reject("labeling", "no_valid_label")
+                elif vote.confidence < min_confidence:
+                    record = record.reject(
+                        "labeling", "low_confidence", confidence=vote.confidence, min_confidence=min_confidence
+                    )
+                records.append(record)
+            stats = {
+                "run": {
+                    "kind": "label",
+                    "input": str(input_path),
+                    "domain": domain.name,
+                    "samples": samples,
+                    "min_confidence": min_confidence,
+                },
+                "labels": label_balance(records, dict.fromkeys(domain.label_names, 0)),
+                "teacher": teacher_stats(gateway, teacher),
+            }
+            return finish_run(run, records, run_config(loaded), stats)
+    finally:
+        if own_teacher:
+            teacher.close()

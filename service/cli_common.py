@@ -1,0 +1,27 @@
+"""Helpers shared by the CLI modules: user errors print one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from generator.journal import RunLocked
+from generator.models import ModelNotFound
+from generator.seeds import SeedFileError
+from service.runs import RunExists
+from service.yamlconf import ConfigError
+
+USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound, RunExists, RunLocked)
+
+
+def fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def print_funnel(funnel: dict[str, Any]) -> None:
+    typer.echo(f"candidates {funnel['candidates']}  kept {funnel['kept']}  rejected {funnel['rejected_total']}")
+    for stage, reasons in funnel["rejected"].items():
+        for reason, count in reasons.items():
+            typer.echo(f"  {stage:<20} {reason:<28} {count}")

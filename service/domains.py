@@ -1,0 +1,81 @@
+"""Domain files: one YAML per task domain. `kind` says which pipeline runs it.
+
+A classification domain is the generation-side `LabeledTask` plus the teacher, filter and student
+sections. Seed examples may be inline per label or in a JSONL/CSV `seeds_file` next to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from filters.config import FilterSpec
+from finetune.classifier_config import ClassifierConfig
+from generator.classify_config import LabeledTask
+from generator.config import TeacherConfig
+from generator.labeled_seeds import read_labeled
+from generator.seeds import SeedFileError
+from service.yamlconf import ConfigError, node_line, read_yaml, validate_located
+
+
+class ClassifyDomain(LabeledTask):
+    kind: Literal["classify"] = "classify"
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    # Applied to verified texts; default: length (text_length), exact and ROUGE-L dedup on text.
+    filters: list[FilterSpec] | None = None
+    student: ClassifierConfig = Field(default_factory=ClassifierConfig)
+
+    def filter_specs(self) -> list[FilterSpec]:
+        if self.filters is not None:
+            return self.filters
+        length = self.text_length
+        return [
+            FilterSpec(
+                name="length", params={"field": "text", "min_words": length.min_words, "max_words": length.max_words}
+            ),
+            FilterSpec(name="exact_dedup", params={"fields": ["text"]}),
+            FilterSpec(name="rouge_l", params={"field": "text"}),
+        ]
+
+
+@dataclass
+class LoadedDomain:
+    path: Path
+    domain: ClassifyDomain
+    seeds: dict[str, list[str]]  # label -> seed texts (inline first, then the seeds file)
+
+
+def load_domain(path: str | Path, overrides: dict[str, object] | None = None) -> LoadedDomain:
+    """Validate a domain file and its seeds; every error names the file, line and field."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "domain.yaml"
+    data, root = read_yaml(path)
+    if overrides:
+        data = {**data, **overrides}
+    kind = data.get("kind", "classify")
+    if kind != "classify":
+        raise ConfigError(f"{path}: kind {kind!r} is not supported (known: classify)")
+    domain = validate_located(ClassifyDomain, data, str(path), root)
+    seeds = {label.name: list(label.seeds) for label in domain.labels}
+    if domain.seeds_file:
+        seeds_path = (path.parent / domain.seeds_file).resolve()
+        try:
+            for _, text, label in read_labeled(seeds_path, domain.label_names):
+                seeds[label].append(text)
+        except SeedFileError as exc:
+            raise ConfigError(f"{path}: seeds_file {domain.seeds_file!r}:\n{exc}") from None
+    missing = [i for i, label in enumerate(domain.labels) if not seeds[label.name]]
+    if missing:
+        problems = []
+        for i in missing:
+            line = node_line(root, ("labels", i)) if root is not None else None
+            problems.append(
+                f"{path}{f':{line}' if line else ''}: labels.{i}.seeds: label {domain.labels[i].name!r} has no "
+                "seed examples (inline `seeds:` or rows in seeds_file)"
+            )
+        raise ConfigError("invalid domain:\n  " + "\n  ".join(problems))
+    return LoadedDomain(path, domain, seeds)
