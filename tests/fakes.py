@@ -61,8 +61,11 @@ def schema_title(request: ChatRequest) -> str:
 
 
 class ScriptedTeacher:
-    def __init__(self, faults: Fault | None = None, model: str = "scripted", revision: str = "v1"):
+    def __init__(
+        self, faults: Fault | None = None, model: str = "scripted", revision: str = "v1", mislabel_rate: float = 0.0
+    ):
         self.faults = faults
+        self.mislabel_rate = mislabel_rate
         self._model = model
         self._revision = revision
         self.calls: list[ChatRequest] = []
@@ -97,8 +100,21 @@ class ScriptedTeacher:
         elif title == "Response":
             prompt = request.messages[-1]["content"].splitlines()[0]
             text = json.dumps({"output": f"Here is a careful answer to: {prompt} (variant {rng.randint(0, 999)})"})
+        elif title == "LabeledTexts":
+            prompt = request.messages[-1]["content"]
+            label = prompt.split('belong to the label "', 1)[1].split('"', 1)[0]
+            texts = []
+            for _ in range(rng.randint(1, 3)):
+                topic, qualifier = rng.choice(TOPICS), rng.choice(QUALIFIERS)
+                texts.append(f"{rng.choice(VERBS)} {topic}: a {label} one, {qualifier} #{rng.randint(0, 99)}")
+            text = json.dumps({"texts": texts})
         elif request.choices:
-            text = rng.choice(request.choices)
+            # Blind classification: find the label word the scripted generator planted in the text.
+            body = request.messages[-1]["content"].split("Text:", 1)[-1]
+            found = [c for c in request.choices if f"a {c} one" in body]
+            text = found[0] if found else rng.choice(request.choices)
+            if rng.random() < self.mislabel_rate:
+                text = rng.choice([c for c in request.choices if c != text] or request.choices)
         else:
             text = json.dumps({"text": f"free text {rng.randint(0, 10**6)}"})
         return Completion(

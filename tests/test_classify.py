@@ -1,0 +1,165 @@
+"""Labeled pairs with the scripted teacher: domain validation, quotas, verification, accounting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generator.classify_config import LabeledTask, Targets
+from service.classify_pipeline import generate_labeled, label_texts
+from service.domains import load_domain
+from service.yamlconf import ConfigError
+from tests.conftest import EXAMPLES
+from tests.fakes import ScriptedTeacher
+
+REVIEWS = EXAMPLES / "reviews" / "domain.yaml"
+
+
+def write_domain(tmp_path, text: str):
+    path = tmp_path / "domain.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = """kind: classify
+name: t
+task: Classify things.
+labels:
+  - name: good
+    seeds: [a fine example here]
+  - name: bad
+    seeds: [a poor example here]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (BASE.replace("name: good", "name: 'good\\nlabel'"), ":5: labels.0.name: Value error, label name"),
+        (BASE.replace("name: bad", "name: Good"), ":5: labels: Value error, label 'Good' is listed twice"),
+        ("kind: classify\nname: t\ntask: x\nlabels: []\n", ":4: labels: List should have at least 2 items"),
+        (BASE + "colour: red\n", ":9: colour: Extra inputs are not permitted"),
+        (BASE + "targets: {per_label: 3, total: 9}\n", ":9: targets: Value error, give exactly one"),
+        (BASE.replace("    seeds: [a poor example here]\n", ""), ":7: labels.1.seeds: label 'bad' has no seed"),
+        (BASE + "attributes: {topic: []}\n", ":9: attributes: Value error"),
+        (BASE.replace("task: Classify things.", "task: ''"), ":3: task: String should have at least 1 character"),
+    ],
+)
+def test_domain_errors_name_file_line_and_field(tmp_path, text, expected):
+    path = write_domain(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_domain(path)
+    assert f"{path}{expected}" in str(info.value)
+
+
+def test_seeds_file_rows_are_validated_against_the_labels(tmp_path):
+    (tmp_path / "seeds.jsonl").write_text('{"text": "fine", "label": "good"}\n{"text": "x", "label": "ugly"}\n')
+    path = write_domain(tmp_path, BASE + "seeds_file: seeds.jsonl\n")
+    with pytest.raises(ConfigError, match=r"seeds.jsonl:2: field 'label': unknown label 'ugly'"):
+        load_domain(path)
+    (tmp_path / "seeds.jsonl").write_text('{"text": "another fine one", "label": "good"}\n')
+    assert load_domain(path).seeds["good"] == ["a fine example here", "another fine one"]
+
+
+def test_targets_per_label_total_and_balance():
+    labels = [{"name": "a", "seeds": ["x"]}, {"name": "b", "seeds": ["y"]}, {"name": "c", "seeds": ["z"], "target": 1}]
+    task = LabeledTask(name="t", task="x", labels=labels, targets=Targets(per_label=4))
+    assert task.targets_for({}) == {"a": 4, "b": 4, "c": 1}
+    equal = task.model_copy(update={"targets": Targets(total=10)})
+    assert equal.targets_for({}) == {"a": 4, "b": 3, "c": 1}  # c's explicit target wins
+    plain = LabeledTask(name="t", task="x", labels=labels[:2], targets=Targets(total=9, balance="proportional"))
+    assert plain.targets_for({"a": 2, "b": 1}) == {"a": 6, "b": 3}
+    assert sum(plain.model_copy(update={"targets": Targets(total=7)}).targets_for({}).values()) == 7
+
+
+def run(tmp_path, teacher, **overrides):
+    loaded = load_domain(REVIEWS, {"targets": {"per_label": 4}, **overrides})
+    return generate_labeled(loaded, tmp_path / "run", teacher=teacher)
+
+
+def rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_quotas_are_met_exactly_and_accounting_holds(tmp_path):
+    summary = run(tmp_path, ScriptedTeacher())
+    kept = rows(tmp_path / "run" / "train.jsonl")
+    assert sorted({r["label"] for r in kept}) == ["negative", "neutral", "positive"]
+    assert all(sum(r["label"] == label for r in kept) == 4 for label in ("negative", "neutral", "positive"))
+    balance = summary.stats["labels"]
+    for entry in balance.values():
+        assert entry["kept"] == 4 and entry["shortfall"] == 0
+        assert entry["generated"] == entry["kept"] + sum(entry["rejected"].values())
+    assert summary.funnel["kept"] + summary.funnel["rejected_total"] == summary.funnel["candidates"]
+    for row in kept:
+        assert row["messages"] == [
+            {"role": "user", "content": row["text"]},
+            {"role": "assistant", "content": row["label"]},
+        ]
+        assert row["meta"]["verification"]["predicted"] == row["label"]
+        assert row["meta"]["text_request"]["template"]["name"] == "labeled_texts"
+    seeds = rows(tmp_path / "run" / "seeds.jsonl")
+    assert len(seeds) == 18 and {s["label"] for s in seeds} == {"positive", "negative", "neutral"}
+
+
+def test_blind_relabel_rejects_mismatches(tmp_path):
+    summary = run(tmp_path, ScriptedTeacher(mislabel_rate=0.4))
+    rejected = rows(tmp_path / "run" / "rejected.jsonl")
+    mismatches = [r for r in rejected if r["reason"] == "label_mismatch"]
+    assert mismatches and all(r["detail"]["predicted"] != r["label"] for r in mismatches)
+    assert all(r["stage"] == "verification" for r in mismatches)
+    for row in rows(tmp_path / "run" / "train.jsonl"):
+        assert row["meta"]["verification"]["predicted"] == row["label"]
+    assert summary.stats["labels"]["positive"]["rejected"].get("verification/label_mismatch", 0) >= 0
+
+
+def test_self_consistency_records_confidence(tmp_path):
+    run(tmp_path, ScriptedTeacher(mislabel_rate=0.3), verification={"samples": 3})
+    for row in rows(tmp_path / "run" / "train.jsonl"):
+        info = row["meta"]["verification"]
+        assert sum(info["votes"].values()) <= 3 and info["confidence"] in (1 / 3, 2 / 3, 1.0)
+        assert info["votes"][row["label"]] == round(info["confidence"] * 3)
+
+
+def test_budget_exhaustion_reports_the_shortfall(tmp_path):
+    summary = run(tmp_path, ScriptedTeacher(mislabel_rate=0.9), generation={"max_rounds": 1})
+    assert summary.stats["run"]["target_met"] is False
+    assert summary.stats["run"]["shortfall"] and all(v > 0 for v in summary.stats["run"]["shortfall"].values())
+
+
+def test_dedup_applies_within_and_across_labels(tmp_path):
+    summary = run(tmp_path, ScriptedTeacher())
+    reasons = summary.funnel["rejected"].get("text_filter", {})
+    kept_texts = [r["text"].lower() for r in rows(tmp_path / "run" / "train.jsonl")]
+    assert len(set(kept_texts)) == len(kept_texts)
+    assert set(reasons) <= {"exact_duplicate", "rouge_l_near_duplicate", "too_short", "too_long"}
+
+
+def test_auto_labeling_keeps_confident_rows(tmp_path):
+    texts = tmp_path / "unlabeled.jsonl"
+    texts.write_text(
+        "".join(
+            json.dumps({"text": f"Explain tides: a {lab} one, take {i}"}) + "\n"
+            for i, lab in enumerate(["positive", "negative", "neutral", "positive"])
+        )
+    )
+    loaded = load_domain(REVIEWS)
+    summary = label_texts(
+        loaded, texts, tmp_path / "labeled", teacher=ScriptedTeacher(mislabel_rate=0.5), samples=3, min_confidence=0.9
+    )
+    kept, rejected = rows(tmp_path / "labeled" / "train.jsonl"), rows(tmp_path / "labeled" / "rejected.jsonl")
+    assert len(kept) + len(rejected) == 4 == summary.funnel["candidates"]
+    assert all(r["meta"]["labeling"]["confidence"] >= 0.9 for r in kept)
+    assert all(r["reason"] == "low_confidence" and r["detail"]["confidence"] < 0.9 for r in rejected)
+    assert all(r["meta"]["source"]["line"] in (1, 2, 3, 4) for r in kept + rejected)
+
+
+def test_label_input_errors_are_located(tmp_path):
+    bad = tmp_path / "in.jsonl"
+    bad.write_text('{"text": "ok"}\n{"txt": "typo"}\n')
+    from generator.seeds import SeedFileError
+
+    with pytest.raises(SeedFileError, match=r"in.jsonl:2: field 'text'"):
+        label_texts(load_domain(REVIEWS), bad, tmp_path / "out", teacher=ScriptedTeacher())
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,154 @@
+"""Labeled pairs and the classifier student with the real vLLM CPU engine and real training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from service.classify_pipeline import generate_labeled
+from service.classify_student import finetune_classifier
+from service.domains import load_domain
+from tests.conftest import EXAMPLES, cli, cli_env
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+REVIEWS = EXAMPLES / "reviews" / "domain.yaml"
+TEST_FILE = EXAMPLES / "reviews" / "test.jsonl"
+LABELS = {"positive", "negative", "neutral"}
+
+
+def rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def labeled_run(vllm_teacher, tmp_path_factory):
+    """Generation of every label (verification off: the 135M teacher cannot verify 'neutral')."""
+    out = tmp_path_factory.mktemp("labeled") / "run"
+    loaded = load_domain(REVIEWS, {"targets": {"per_label": 3}, "verification": {"enabled": False}})
+    return generate_labeled(loaded, out, teacher=vllm_teacher), out
+
+
+def test_every_label_is_generated_and_quotas_add_up(labeled_run):
+    summary, out = labeled_run
+    kept = rows(out / "train.jsonl")
+    assert {r["label"] for r in kept} == LABELS
+    assert all(r["label"] in LABELS and r["text"].strip() for r in kept)
+    for label, entry in summary.stats["labels"].items():
+        assert entry["kept"] == sum(r["label"] == label for r in kept) <= entry["target"] == 3
+        assert entry["generated"] == entry["kept"] + sum(entry["rejected"].values())
+        assert entry["shortfall"] == entry["target"] - entry["kept"]
+    funnel = summary.funnel
+    assert (
+        funnel["kept"] + funnel["rejected_total"]
+        == funnel["candidates"]
+        == len(kept) + len(rows(out / "rejected.jsonl"))
+    )
+
+
+def test_blind_verification_with_the_real_engine(vllm_teacher, tmp_path):
+    loaded = load_domain(REVIEWS, {"targets": {"per_label": 2}, "generation": {"max_rounds": 2}})
+    summary = generate_labeled(loaded, tmp_path / "run", teacher=vllm_teacher)
+    kept, rejected = rows(tmp_path / "run" / "train.jsonl"), rows(tmp_path / "run" / "rejected.jsonl")
+    assert kept, "the teacher verified nothing at all"
+    for row in kept:
+        assert row["meta"]["verification"]["predicted"] == row["label"]
+    mismatches = [r for r in rejected if r["reason"] == "label_mismatch"]
+    assert all(r["detail"]["predicted"] in LABELS and r["detail"]["predicted"] != r["label"] for r in mismatches)
+    assert summary.stats["teacher"]["stages"]["verification"]["requests"] >= len(kept) + len(mismatches)
+    assert summary.funnel["kept"] + summary.funnel["rejected_total"] == summary.funnel["candidates"]
+
+
+def test_classifier_student_trains_and_reports_baselines(labeled_run, vllm_teacher, tmp_path):
+    import torch
+    from transformers import AutoModel
+
+    from generator.models import embedded_encoder_dir
+
+    _, run_dir = labeled_run
+    metrics = finetune_classifier(
+        run_dir,
+        test_file=TEST_FILE,
+        out_dir=tmp_path / "clf",
+        overrides={"max_steps": 6, "warmup_ratio": 0.0, "learning_rate": 3e-4},
+        teacher=vllm_teacher,
+    )
+    saved = json.loads((tmp_path / "clf" / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    for name in ("student", "seeds_only"):
+        for split in ("validation", "test"):
+            m = saved[name][split]
+            assert set(m) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n"}
+            assert set(m["per_class"]) == LABELS and all(
+                {"precision", "recall"} <= set(v) for v in m["per_class"].values()
+            )
+            assert sum(map(sum, m["confusion_matrix"]["matrix"])) == m["n"]
+    assert saved["teacher_zero_shot"]["test"]["n"] == 30 and saved["teacher_few_shot"]["test"]["n"] == 30
+    base = AutoModel.from_pretrained(str(embedded_encoder_dir()))
+    tuned = AutoModel.from_pretrained(str(tmp_path / "clf" / "student" / "model"))
+    name, weight = next(iter(base.state_dict().items()))
+    changed = [not torch.equal(w, tuned.state_dict()[k]) for k, w in base.state_dict().items() if "encoder" in k]
+    assert any(changed), f"no encoder weight changed (first: {name}, {weight.shape})"
+
+
+def test_cli_label_and_finetune_classifier(labeled_run, tmp_path):
+    texts = tmp_path / "unlabeled.jsonl"
+    texts.write_text(
+        "".join(
+            json.dumps({"text": r}) + "\n"
+            for r in [
+                "Terrible, it broke on the first day.",
+                "I love this lamp, great light.",
+                "It is a kettle. It boils water.",
+            ]
+        )
+    )
+    domain = tmp_path / "domain.yaml"
+    domain.write_text(REVIEWS.read_text() + "teacher:\n  enforce_eager: true\n")
+    proc = subprocess.run(
+        cli(
+            "label",
+            "--input",
+            str(texts),
+            "--domain",
+            str(domain),
+            "--out",
+            str(tmp_path / "lab"),
+            "--samples",
+            "1",
+            "--min-confidence",
+            "0.5",
+        ),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    labeled = rows(tmp_path / "lab" / "train.jsonl") + rows(tmp_path / "lab" / "rejected.jsonl")
+    assert len(labeled) == 3 and all(r["label"] in LABELS for r in labeled if "stage" not in r)
+
+    _, run_dir = labeled_run
+    proc = subprocess.run(
+        cli(
+            "finetune",
+            "classifier",
+            str(run_dir),
+            "--test",
+            str(TEST_FILE),
+            "--out",
+            str(tmp_path / "clf"),
+            "--max-steps",
+            "2",
+            "--no-teacher-baseline",
+        ),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "seeds_only" in proc.stdout and (tmp_path / "clf" / "metrics.json").is_file()
+    bad = subprocess.run(cli("finetune", "classifier", str(tmp_path)), env=cli_env(), capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a Seedforge run directory" in bad.stderr
