@@ -13,7 +13,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from generator.classify_config import LabeledTask
@@ -98,7 +98,7 @@ class LabeledResult:
     records: list[Record]
     targets: dict[str, int]
     rounds: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    stopped: str = "target"
 
 
 def label_balance(records: Sequence[Record], targets: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -142,7 +142,7 @@ class LabeledGenerator:
         kept = dict.fromkeys(targets, 0)
         records: list[Record] = []
         rounds = 0
-        while rounds < gen.max_rounds and any(kept[n] < targets[n] for n in targets):
+        while rounds < gen.max_rounds and any(kept[n] < targets[n] for n in targets) and not self.gateway.over_budget:
             calls: list[Call] = []
             call_labels: list[str] = []
             for label in task.labels:
@@ -164,7 +164,9 @@ class LabeledGenerator:
                 records.append(record)
             rounds += 1
             self.on_round(sum(min(kept[n], targets[n]) for n in targets), sum(targets.values()))
-        return LabeledResult(records, targets, rounds)
+        met = all(kept[n] >= targets[n] for n in targets)
+        stopped = "target" if met else "token_budget" if self.gateway.over_budget else "max_rounds"
+        return LabeledResult(records, targets, rounds, stopped)
 
     def _text_call(self, rng: random.Random, label: str, description: str, round_no: int, index: int) -> Call:
         task, gen = self.task, self.task.generation

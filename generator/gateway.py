@@ -8,6 +8,7 @@ all traffic passes here, the run journal (exactly-once resume) plugs in here and
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from generator.teacher import ChatRequest, Completion, SamplingConfig, StreamingTeacher, Teacher, TeacherUnavailable
 from prompts import TaskSpec, stable_hash, validation_errors
+
+log = logging.getLogger("seedforge.gateway")
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,14 +98,28 @@ class Gateway:
         max_attempts: int = 3,
         journal: CompletionStore | None = None,
         journal_every: int = 1,
+        token_budget: int | None = None,
     ):
         self.teacher = teacher
+        self.token_budget = token_budget
         self.base_seed = base_seed
         self.max_attempts = max_attempts
         self.journal = journal
         self.journal_every = journal_every
         self.stats: dict[str, StageStats] = {}
         self.teacher_calls = 0  # completions actually produced by the teacher (not the journal)
+
+    @property
+    def spent_tokens(self) -> int:
+        """Prompt + completion tokens of every completion used, journaled or fresh.
+
+        Counting journaled ones too keeps a resumed run stopping exactly where the original did.
+        """
+        return sum(s.prompt_tokens + s.completion_tokens for s in self.stats.values())
+
+    @property
+    def over_budget(self) -> bool:
+        return self.token_budget is not None and self.spent_tokens >= self.token_budget
 
     def request_for(self, call: Call, attempt: int) -> ChatRequest:
         return ChatRequest(
@@ -137,6 +154,13 @@ class Gateway:
                 else:
                     retry.append(i)
             stats.retries += len(retry)
+            log.info(
+                "batch of %d requests (attempt %d): %d to retry",
+                len(requests),
+                attempt + 1,
+                len(retry),
+                extra={"stage": stage, "spent_tokens": self.spent_tokens, "cached": stats.cached},
+            )
             pending = retry
             attempt += 1
         return [o for o in outcomes if o is not None]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from generator.config import GenerationConfig
@@ -33,7 +33,7 @@ class GenerationResult:
     rounds: int
     target: int
     kept: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    stopped: str = "target"  # why generation ended: target | max_rounds | token_budget
 
 
 def quarantine(outcome: Outcome, record_id: str, stage: str, **meta: Any) -> Record:
@@ -77,7 +77,7 @@ class SelfInstruct:
         machine: list[Record] = []
         kept = 0
         rounds = 0
-        while kept < cfg.num and rounds < cfg.max_rounds:
+        while kept < cfg.num and rounds < cfg.max_rounds and not self.gateway.over_budget:
             need = cfg.num - kept
             wanted = math.ceil(need * cfg.overgenerate / cfg.instructions_per_prompt)
             # Small batches starve the engine (and a lone retry batch is slower still), so a
@@ -116,7 +116,8 @@ class SelfInstruct:
                 records.append(record)
             rounds += 1
             self.on_round(kept, cfg.num)
-        return GenerationResult(records=records, rounds=rounds, target=cfg.num, kept=kept)
+        stopped = "target" if kept >= cfg.num else "token_budget" if self.gateway.over_budget else "max_rounds"
+        return GenerationResult(records=records, rounds=rounds, target=cfg.num, kept=kept, stopped=stopped)
 
     def _instruction_call(
         self, rng: random.Random, seeds: list[SeedTask], machine: list[Record], round_no: int, index: int

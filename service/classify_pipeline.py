@@ -50,6 +50,7 @@ def generate_labeled(
                 base_seed=domain.generation.seed,
                 max_attempts=domain.generation.max_attempts,
                 journal=run.journal,
+                token_budget=domain.generation.max_tokens_budget,
             )
             primed = [
                 Record(id=f"seed-{i}", kind="classification", text=row["text"], label=row["label"])
@@ -78,6 +79,7 @@ def generate_labeled(
                     "domain": domain.name,
                     "domain_file": str(loaded.path),
                     "rounds": result.rounds,
+                    "stopped": result.stopped,
                     "targets": result.targets,
                     "target_met": all(entry["shortfall"] == 0 for entry in balance.values()),
                     "shortfall": {label: e["shortfall"] for label, e in balance.items() if e["shortfall"]},

@@ -18,7 +18,7 @@ from generator.classify_config import LabeledTask
 from generator.config import TeacherConfig
 from generator.labeled_seeds import read_labeled
 from generator.seeds import SeedFileError
-from service.yamlconf import ConfigError, node_line, read_yaml, validate_located
+from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located
 
 
 class ClassifyDomain(LabeledTask):
@@ -55,7 +55,7 @@ def load_domain(path: str | Path, overrides: dict[str, object] | None = None) ->
         path = path / "domain.yaml"
     data, root = read_yaml(path)
     if overrides:
-        data = {**data, **overrides}
+        data = deep_merge(data, overrides)
     kind = data.get("kind", "classify")
     if kind != "classify":
         raise ConfigError(f"{path}: kind {kind!r} is not supported (known: classify)")

@@ -59,6 +59,7 @@ def generate(
                 base_seed=config.generation.seed,
                 max_attempts=config.generation.max_attempts,
                 journal=run.journal,
+                token_budget=config.generation.max_tokens_budget,
             )
             instruction_chain = build_chain(INSTRUCTION_FILTER_STAGE, config.filters.instruction, seed_records(seeds))
             response_chain = build_chain(RESPONSE_FILTER_STAGE, config.filters.response)
@@ -83,6 +84,7 @@ def generate(
                     "target": result.target,
                     "rounds": result.rounds,
                     "target_met": result.kept >= result.target,
+                    "stopped": result.stopped,
                 },
                 "teacher": teacher_stats(gateway, teacher),
                 "wall_seconds": {
