@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +25,16 @@ from generator.journal import Journal, run_lock
 from generator.publish import publish
 from generator.teacher import Teacher
 from generator.writers import jsonl_bytes
-from prompts import Record
+from prompts import Record, stable_hash
+from service.logs import log_context
 
 JOURNAL = "journal.jsonl"
+log = logging.getLogger("seedforge.run")
+
+
+def run_id(out_dir: Path) -> str:
+    """Stable across resumes of the same run dir, so all of a run's log lines share it."""
+    return stable_hash(str(out_dir.resolve()), length=12)
 
 
 class RunExists(FileExistsError):
@@ -55,8 +63,9 @@ def open_run(out_dir: str | Path, resume: bool = True) -> Iterator[RunContext]:
     out = Path(out_dir)
     if (out / JOURNAL).exists() and not resume:
         raise RunExists(f"{out} already holds a run journal; resume it (--resume) or choose a new --out")
-    with run_lock(out):
+    with run_lock(out), log_context(run_id=run_id(out)):
         journal = Journal(out / JOURNAL)
+        log.info("run opened: %d journaled completions", journal.loaded, extra={"out_dir": str(out)})
         try:
             yield RunContext(out, journal, datetime.now(timezone.utc), time.perf_counter())
         finally:
@@ -82,6 +91,23 @@ def teacher_stats(gateway: Gateway, teacher: Teacher) -> dict[str, Any]:
     }
 
 
+def document_artifacts(
+    kept: list[dict[str, Any]],
+    rejected: list[dict[str, Any]],
+    stats: dict[str, Any],
+    config: dict[str, Any],
+    run_dir: Path,
+) -> dict[str, bytes]:
+    """report.html and the dataset card, published with (and from) the same rows."""
+    from service.card import render_card
+    from service.report import render_report
+
+    return {
+        "report.html": render_report(kept, rejected, stats, config, run_dir).encode("utf-8"),
+        "README.md": render_card(kept, stats, config).encode("utf-8"),
+    }
+
+
 def finish_run(
     ctx: RunContext,
     records: Sequence[Record],
@@ -98,10 +124,11 @@ def finish_run(
         **stats,
         "funnel": funnel,
         "journal": ctx.journal.summary(),
-        "run": {**stats.get("run", {}), "started_at": ctx.started_at.isoformat()},
+        "run": {**stats.get("run", {}), "run_id": run_id(ctx.out_dir), "started_at": ctx.started_at.isoformat()},
     }
     stats.setdefault("wall_seconds", {})["total"] = round(time.perf_counter() - ctx.t0, 3)
     artifacts = {
+        **document_artifacts(kept, rejected, stats, config, ctx.out_dir),
         "train.jsonl": jsonl_bytes(kept),
         "rejected.jsonl": jsonl_bytes(rejected),
         "config.yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode(),
@@ -109,4 +136,11 @@ def finish_run(
         **(extra_artifacts or {}),
     }
     manifest = publish(ctx.out_dir, artifacts)
+    log.info(
+        "published version %d: kept %d of %d candidates",
+        manifest["version"],
+        funnel["kept"],
+        funnel["candidates"],
+        extra={"stage": "publish"},
+    )
     return RunSummary(ctx.out_dir, funnel, stats, manifest)
