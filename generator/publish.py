@@ -85,6 +85,14 @@ def publish(run_dir: str | Path, artifacts: dict[str, bytes], keep: int = 3) -> 
     return manifest
 
 
+def republish(run_dir: str | Path, updates: dict[str, bytes], keep: int = 3) -> dict[str, Any]:
+    """A new version with the current artifacts, some replaced or added (e.g. a fresh report)."""
+    run_dir = Path(run_dir)
+    manifest = json.loads((run_dir / CURRENT / MANIFEST).read_text())
+    artifacts = {name: (run_dir / CURRENT / name).read_bytes() for name in manifest["artifacts"]}
+    return publish(run_dir, {**artifacts, **updates}, keep=keep)
+
+
 def _prune(versions: Path, keep_from: int) -> None:
     for path in versions.iterdir():
         stale_version = path.name.isdigit() and int(path.name) < keep_from
