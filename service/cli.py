@@ -15,7 +15,7 @@ import typer
 from generator.models import list_models
 from generator.seeds import SeedsConfig, lint_seeds
 from generator.teacher import TeacherUnavailable
-from service import cli_classify
+from service import cli_classify, cli_report
 from service.cli_common import USER_ERRORS, fail, print_funnel
 from service.config import load_config
 
@@ -25,6 +25,8 @@ app.add_typer(seeds_app, name="seeds")
 finetune_app = typer.Typer(no_args_is_help=True, help="Fine-tune a student on a run's kept rows.")
 app.add_typer(finetune_app, name="finetune")
 app.command("label")(cli_classify.label)
+app.command("report")(cli_report.report)
+app.command("estimate")(cli_report.estimate)
 finetune_app.command("classifier")(cli_classify.finetune_classifier)
 
 
@@ -44,6 +46,9 @@ def generate(
     resume: Annotated[
         bool, typer.Option(help="reuse the journal of an existing run dir (only missing requests are sent)")
     ] = True,
+    max_tokens_budget: Annotated[
+        int | None, typer.Option(help="stop cleanly once this many tokens (in + out) are spent")
+    ] = None,
 ) -> None:
     """Generate a dataset: instruction/response pairs from --seeds, or labeled pairs from a --domain.
 
@@ -51,7 +56,7 @@ def generate(
     """
     try:
         if domain is not None:
-            summary = _generate_domain(domain, out, num, teacher, progress, resume)
+            summary = _generate_domain(domain, out, num, teacher, progress, resume, max_tokens_budget)
         elif seeds is not None:
             summary = _generate_instructions(
                 seeds, out, num, teacher, config, seed_format, skip_bad_lines, progress, resume
@@ -108,12 +113,20 @@ def _generate_instructions(
 
 
 def _generate_domain(
-    domain: Path, out: Path, num: int | None, teacher: str | None, progress: bool, resume: bool
+    domain: Path,
+    out: Path,
+    num: int | None,
+    teacher: str | None,
+    progress: bool,
+    resume: bool,
+    max_tokens_budget: int | None,
 ) -> Any:
     from service.classify_pipeline import generate_labeled
     from service.domains import load_domain
 
     overrides: dict[str, Any] = {}
+    if max_tokens_budget is not None:
+        overrides["generation"] = {"max_tokens_budget": max_tokens_budget}
     if num is not None:
         overrides["targets"] = {"total": num}
     loaded = load_domain(domain, overrides)
@@ -158,6 +171,16 @@ def seeds_lint(
             typer.echo(f"  problem: {err}")
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+@app.callback()
+def _global_options(
+    log_format: Annotated[str, typer.Option(help="log lines as 'text' or 'json' (one object per line)")] = "text",
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ...")] = "WARNING",
+) -> None:
+    from service.logs import setup_logging
+
+    setup_logging(log_format, log_level)
 
 
 def main() -> None:

@@ -1,0 +1,67 @@
+"""CLI commands for looking at runs: `report` and `estimate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from service.cli_common import USER_ERRORS, fail
+
+
+def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """(Re)write RUN_DIR/report.html and the dataset card README.md from the run's artifacts."""
+    from generator.publish import republish
+    from service.report import load_run
+    from service.runs import document_artifacts
+
+    try:
+        kept, rejected, stats, config = load_run(run_dir)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+        return
+    manifest = republish(run_dir, document_artifacts(kept, rejected, stats, config, run_dir))
+    typer.echo(f"report: {run_dir / 'report.html'} (version {manifest['version']})")
+    typer.echo(f"dataset card: {run_dir / 'README.md'}")
+
+
+def estimate(
+    seeds: Annotated[Path, typer.Option(help="seed file")],
+    num: Annotated[int, typer.Option(help="kept rows wanted")],
+    teacher: Annotated[str | None, typer.Option(help="teacher model (default: config / embedded)")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config")] = None,
+    calibration_prompts: Annotated[int, typer.Option(help="instruction prompts in the calibration batch")] = 8,
+    gpu_hour_price: Annotated[float | None, typer.Option(help="price of one GPU hour, for a cost figure")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the estimate as JSON")] = False,
+) -> None:
+    """Estimate prompts, tokens in/out, wall time and cost of a run from a short calibration batch."""
+    from service.config import load_config
+    from service.estimate import estimate as run_estimate
+
+    overrides: dict[str, Any] = {"teacher": {"model": teacher}} if teacher else {}
+    try:
+        result = run_estimate(
+            load_config(config, overrides),
+            str(seeds),
+            num,
+            calibration_prompts=calibration_prompts,
+            gpu_hour_price=gpu_hour_price,
+        )
+    except USER_ERRORS as exc:
+        fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    plan, tokens = result["plan"], result["tokens"]
+    typer.echo(f"estimate for {num} kept rows with {result['teacher']['model']}:")
+    typer.echo(
+        f"  rounds {plan['rounds']}, instruction prompts {plan['instruction_prompts']}, "
+        f"responses {plan['responses']}, expected kept {plan['expected_kept']}"
+    )
+    typer.echo(f"  tokens in {tokens['in']}, out {tokens['out']}, total {tokens['total']}")
+    typer.echo(f"  wall time ~{result['wall_seconds']} s (from a {calibration_prompts}-prompt calibration)")
+    if "cost" in result:
+        typer.echo(f"  cost ~{result['cost']['total']} at {gpu_hour_price} per GPU hour")
