@@ -9,6 +9,7 @@ from generator.teacher import Teacher
 
 TEACHERS: dict[str, str] = {
     "vllm": "generator.vllm_teacher:VLLMTeacher",
+    "openai": "generator.openai_teacher:OpenAITeacher",
 }
 
 

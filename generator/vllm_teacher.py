@@ -8,7 +8,9 @@ builds one needs an `if __name__ == "__main__":` guard.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -30,12 +32,19 @@ def is_cpu_build() -> bool:
     return not torch.cuda.is_available()
 
 
-def _cpu_environment() -> None:
-    # Read by vLLM when the engine starts; setdefault keeps a user's explicit choice.
+def cpu_environment() -> dict[str, str]:
+    """What the CPU engine needs in its environment (read by vLLM when the engine starts)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{cores - 1}")
-    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": "2",
+        "VLLM_CPU_OMP_THREADS_BIND": f"0-{cores - 1}",
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    }
+
+
+def _cpu_environment() -> None:
+    for key, value in cpu_environment().items():
+        os.environ.setdefault(key, value)  # keeps a user's explicit choice
 
 
 def _cpu_defaults() -> dict[str, Any]:
@@ -96,6 +105,19 @@ class VLLMTeacher:
             args["gpu_memory_utilization"] = self.config.gpu_memory_utilization
         args.update(self.config.engine_args)
         return args
+
+    def server_command(self, host: str, port: int, served_name: str | None = None) -> list[str]:
+        """`vllm serve` (as `python -m ...api_server`, which also works under vllm-cpu) with the
+        same engine settings as this in-process engine, for running the teacher as a server."""
+        argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--host", host, "--port", str(port)]
+        argv += ["--served-model-name", served_name or self.model.name]
+        for key, value in self.engine_args().items():
+            flag = "--" + key.replace("_", "-")
+            if isinstance(value, bool):
+                argv.append(flag if value else f"--no-{flag[2:]}")
+            elif value is not None:
+                argv += [flag, json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
+        return argv
 
     def _build(self) -> Any:
         if is_cpu_build():

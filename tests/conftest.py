@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +55,75 @@ def vllm_teacher():
     _ = teacher.llm
     yield teacher
     teacher.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300.0, **kwargs) -> None:
+    """Poll `url` until it answers 200; fail with the server's log tail if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2, **kwargs).status_code == 200:
+                return
+        time.sleep(0.5)
+    stop_process_group(proc)
+    pytest.fail(f"{url} not up after {timeout:.0f} s:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM the group a test started (start_new_session=True), SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # engine workers left behind by a clean parent exit
+
+
+@dataclass(frozen=True)
+class VLLMServer:
+    url: str  # OpenAI base URL, .../v1
+    model: str  # served model name
+    api_key: str  # the server requires it (VLLM_API_KEY): clients must send it
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory) -> Iterator[VLLMServer]:
+    """A real `vllm serve` (OpenAI API server) process on 127.0.0.1 with the embedded model and the
+    in-process engine's CPU settings, shared by the session (~50 s start)."""
+    from generator.config import TeacherConfig
+    from generator.vllm_teacher import VLLMTeacher, cpu_environment, is_cpu_build
+
+    teacher = VLLMTeacher(TeacherConfig(enforce_eager=True))
+    port = free_port()
+    env = cli_env()
+    if is_cpu_build():
+        env.update({k: env.get(k, v) for k, v in cpu_environment().items()})
+    api_key = "test-teacher-key-" + os.urandom(6).hex()
+    env.update(HF_HUB_OFFLINE="1", VLLM_API_KEY=api_key)
+    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            teacher.server_command("127.0.0.1", port, served_name=teacher.model.name),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_for_http(f"{url}/models", proc, log, headers={"Authorization": f"Bearer {api_key}"})
+        yield VLLMServer(url=url, model=teacher.model.name, api_key=api_key)
+    finally:
+        stop_process_group(proc)
