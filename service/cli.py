@@ -17,6 +17,7 @@ from generator.seeds import SeedsConfig, lint_seeds
 from generator.teacher import TeacherUnavailable
 from service import cli_classify, cli_report
 from service.cli_common import USER_ERRORS, fail, print_funnel
+from service.cli_service import register as register_service_commands
 from service.config import load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn seed examples into a fine-tuning dataset.")
@@ -181,6 +182,9 @@ def _global_options(
     from service.logs import setup_logging
 
     setup_logging(log_format, log_level)
+
+
+register_service_commands(app)  # serve, submit, status, cancel, download
 
 
 def main() -> None:

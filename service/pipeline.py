@@ -14,12 +14,12 @@ from typing import Any
 
 from filters import build_chain
 from generator.backends import build_teacher
-from generator.gateway import Gateway
 from generator.seeds import SeedSet, read_seeds
 from generator.selfinstruct import SelfInstruct
 from generator.teacher import Teacher
 from prompts import Record
 from service.config import SeedforgeConfig
+from service.progress import ObservedGateway, RunProgress
 from service.runs import RunSummary, finish_run, open_run, teacher_stats
 
 INSTRUCTION_FILTER_STAGE = "instruction_filter"
@@ -54,7 +54,9 @@ def generate(
     teacher = teacher or build_teacher(config.teacher)  # resolves the model; the engine starts lazily
     try:
         with open_run(out_dir, resume) as run:
-            gateway = Gateway(
+            live = RunProgress(run.out_dir, config.generation.num)
+            gateway = ObservedGateway(
+                live,
                 teacher,
                 base_seed=config.generation.seed,
                 max_attempts=config.generation.max_attempts,
@@ -66,10 +68,13 @@ def generate(
             bar = _progress(config.generation.num, progress)
 
             def on_round(kept: int, target: int) -> None:
+                live.on_round(kept, target)
                 if bar is not None:
                     bar.update(min(kept, target) - bar.n)
 
-            strategy = SelfInstruct(config.generation, gateway, instruction_chain, response_chain, on_round)
+            strategy = SelfInstruct(
+                config.generation, gateway, live.screen(instruction_chain), live.screen(response_chain), on_round
+            )
             t_gen = time.perf_counter()
             result = strategy.run(seeds.tasks)
             if bar is not None:
@@ -93,7 +98,10 @@ def generate(
                     RESPONSE_FILTER_STAGE: round(response_chain.seconds, 3),
                 },
             }
-            return finish_run(run, result.records, config.resolved(), stats)
+            live.set(stage="publishing")
+            summary = finish_run(run, result.records, config.resolved(), stats)
+            live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
+            return summary
     finally:
         if own_teacher:
             teacher.close()

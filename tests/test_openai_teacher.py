@@ -7,102 +7,20 @@ the teacher's injectable sleep, so backoff is asserted exactly and tests never s
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from generator.config import TeacherConfig
-from generator.openai_teacher import PROBE_MESSAGES, OpenAITeacher, parse_retry_after
+from generator.openai_teacher import OpenAITeacher, parse_retry_after
 from generator.teacher import ChatRequest, SamplingConfig, TeacherUnavailable
 from service.config import ConfigError, load_config
 from tests.conftest import free_port
-
-Reply = tuple[int, dict[str, str], Any, float]  # status, headers, JSON body, delay before answering
-Script = Callable[[dict[str, Any], int], Reply | None]  # (request body, attempt number from 1) -> reply
-
-OK_TEXT = '{"answer": "fine"}'
-
-
-def ok(text: str = OK_TEXT) -> Reply:
-    body = {
-        "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3},
-    }
-    return 200, {}, body, 0.0
-
-
-class Stub:
-    """A threaded HTTP server whose answers come from `script`; records every request."""
-
-    def __init__(self, script: Script | None = None, probe: int = 200):
-        self.script = script
-        self.probe = probe
-        self.bodies: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.attempts: Counter[str] = Counter()
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.lock = threading.Lock()
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def reply(self, status: int, headers: dict[str, str], body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self.reply(200, {}, {"data": [{"id": "stub-model", "root": "/models/stub"}]})
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if body["messages"] == PROBE_MESSAGES:
-                    self.reply(stub.probe, {}, ok("OK")[2] if stub.probe == 200 else {"error": "down"})
-                    return
-                key = body["messages"][-1]["content"]
-                with stub.lock:
-                    stub.bodies.append(body)
-                    stub.headers.append(dict(self.headers))
-                    stub.attempts[key] += 1
-                    attempt = stub.attempts[key]
-                    stub.in_flight += 1
-                    stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
-                try:
-                    status, headers, payload, delay = (stub.script and stub.script(body, attempt)) or ok()
-                    time.sleep(delay)
-                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client timed out
-                        self.reply(status, headers, payload)
-                finally:
-                    with stub.lock:
-                        stub.in_flight -= 1
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.stub_openai import OK_TEXT, Script, Stub, ok
 
 
 @pytest.fixture
@@ -110,7 +28,7 @@ def stubs():
     made: list[Stub] = []
 
     def make(script: Script | None = None, probe: int = 200) -> Stub:
-        made.append(Stub(script, probe))
+        made.append(Stub(script, probe, default=lambda body: ok()))
         return made[-1]
 
     yield make
