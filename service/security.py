@@ -66,6 +66,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         too_large = f"request body larger than {self.max_bytes} bytes"
+        # Connection: close makes the server hang up instead of reading (and discarding) the rest.
+        close = {"Connection": "close"}
         declared = _header(scope, b"content-length")
         if declared is not None:
             try:
@@ -74,7 +76,7 @@ class BodyLimit:
                 await _json_response(send, 400, "invalid Content-Length")
                 return
             if size > self.max_bytes:
-                await _json_response(send, 413, too_large)
+                await _json_response(send, 413, too_large, close)
                 return
         received = 0
         exceeded = False
@@ -98,13 +100,13 @@ class BodyLimit:
             elif not answered and message["type"] == "http.response.start":
                 # The framework turned the aborted parse into some error; the truth is 413.
                 answered = True
-                await _json_response(send, 413, too_large)
+                await _json_response(send, 413, too_large, close)
 
         try:
             await self.app(scope, counted, reply)
         except _TooLarge:
             if not answered:
-                await _json_response(send, 413, too_large)
+                await _json_response(send, 413, too_large, close)
 
 
 def contained_file(root: Path, relative: str) -> Path:
