@@ -114,16 +114,20 @@ class Worker:
 
     def _start(self, job: Job, slot: int) -> None:
         job_dir = self.job_dir(job.id)
-        (job_dir / RUN / PROGRESS).unlink(missing_ok=True)  # a previous run's, until the job writes its own
-        handle = (job_dir / "job.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.jobrun", str(job_dir)],
-            env=self.job_env(slot),
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: one killpg stops the job and its engine
-        )
+        try:
+            (job_dir / RUN / PROGRESS).unlink(missing_ok=True)  # a previous run's, until the job writes its own
+            handle = (job_dir / "job.log").open("ab")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "service.jobrun", str(job_dir)],
+                env=self.job_env(slot),
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: one killpg stops the job and its engine
+            )
+        except OSError as exc:  # e.g. its directory was removed: fail this job, keep the worker
+            self.store.finish(job.id, "failed", error=f"cannot start the job: {exc.strerror or exc}")
+            return
         self.store.set_pid(job.id, proc.pid)
         self.running[slot] = Running(job.id, proc, handle)
         log.info("job %s started on slot %d (pid %d, run %d)", job.id, slot, proc.pid, job.runs)

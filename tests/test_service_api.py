@@ -101,6 +101,17 @@ def test_submit_progress_artifacts_and_download(service, tmp_path):
     assert "base_urls" in config and service.token not in config
 
 
+def test_serve_refuses_to_start_without_a_token(tmp_path):
+    env = {k: v for k, v in cli_env().items() if not k.startswith("SEEDFORGE_API_TOKEN")}
+    proc = subprocess.run(
+        cli("serve", "--data-dir", str(tmp_path / "d")), env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2 and "no API token" in proc.stderr and not (tmp_path / "d").exists()
+    env["SEEDFORGE_API_TOKEN"] = "short"
+    proc = subprocess.run(cli("serve", "--data-dir", str(tmp_path / "d")), env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "too short" in proc.stderr and "short" not in proc.stderr.replace("too short", "")
+
+
 def test_every_route_but_healthz_needs_the_token(service, tmp_path):
     app = create_app(ServiceSettings(data_dir=tmp_path), token="x" * 20)
     routes = [(m, r.path) for r in app.routes if hasattr(r, "methods") for m in sorted(r.methods - {"HEAD"})]
@@ -267,6 +278,8 @@ def test_cancel_stops_the_process_group_and_resume_finishes_from_the_journal(ser
         wait_job(service, slow["id"], lambda j: journal_lines(service, slow["id"]) >= 2 and gate.seen > 2, timeout=120)
         pid = job_pid(service, slow["id"])
         assert pid is not None and group_alive(pid)
+        environ = open(f"/proc/{pid}/environ", "rb").read()  # noqa: SIM115
+        assert service.token.encode() not in environ and b"SEEDFORGE_API_TOKEN" not in environ
         assert service.client().get(f"/jobs/{slow['id']}").json()["stage"] == "instructions"
         # a queued job is cancelled at once, without ever running
         cancelled = service.client().post(f"/jobs/{queued['id']}/cancel")
