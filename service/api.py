@@ -1,6 +1,7 @@
 """The HTTP job API (FastAPI). Jobs are queued here and run by the worker process.
 
-    POST /jobs                      multipart: seeds (file), config (YAML file, optional), num;
+    POST /jobs                      multipart: seeds (file) + config (YAML, optional), or domain (a
+                                    classification domain file, + the seeds file it names); num;
                                     header Idempotency-Key: a retried submission returns the same job
     GET  /jobs                      newest first; ?state=running
     GET  /jobs/{id}                 state, stage, progress counts, funnel so far / final funnel
@@ -120,16 +121,19 @@ def create_app(settings: ServiceSettings, token: str | None) -> FastAPI:
     @router.post("/jobs", status_code=201, response_model=JobView, tags=["jobs"])
     async def submit(
         response: Response,
-        seeds: Annotated[UploadFile, File(description="seed file: .jsonl, .json, .csv or .txt")],
+        seeds: Annotated[UploadFile | None, File(description="seed file: .jsonl, .json, .csv or .txt")] = None,
         config: Annotated[UploadFile | None, File(description="YAML config: seeds/generation/filters")] = None,
+        domain: Annotated[UploadFile | None, File(description="classification domain file (YAML)")] = None,
         num: Annotated[int | None, Form(ge=1, description="target number of kept rows")] = None,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
     ) -> JobView:
-        seeds_bytes = await seeds.read()
+        seeds_bytes = await seeds.read() if seeds is not None else None
         config_bytes = await config.read() if config is not None else b""
+        domain_bytes = await domain.read() if domain is not None else None
+        seeds_name = seeds.filename if seeds is not None else None
         try:
             job, created = await run_in_threadpool(
-                submit_job, settings, store, seeds.filename, seeds_bytes, config_bytes, num, idempotency_key
+                submit_job, settings, store, seeds_name, seeds_bytes, config_bytes, num, idempotency_key, domain_bytes
             )
         except SubmissionError as exc:
             raise HTTPException(exc.status, exc.detail) from None

@@ -13,12 +13,12 @@ from typing import Any
 from filters import build_chain
 from generator.backends import build_teacher
 from generator.classify import LabeledGenerator, classify_texts, label_balance
-from generator.gateway import Gateway
 from generator.labeled_seeds import read_labeled
 from generator.teacher import Teacher
 from generator.writers import jsonl_bytes
 from prompts import Record, stable_hash
 from service.domains import LoadedDomain
+from service.progress import ObservedGateway, RunProgress
 from service.runs import RunSummary, finish_run, open_run, teacher_stats
 
 TEXT_FILTER_STAGE = "text_filter"
@@ -45,7 +45,9 @@ def generate_labeled(
     teacher = teacher or build_teacher(domain.teacher)
     try:
         with open_run(out_dir, resume) as run:
-            gateway = Gateway(
+            live = RunProgress(run.out_dir, 0)
+            gateway = ObservedGateway(
+                live,
                 teacher,
                 base_seed=domain.generation.seed,
                 max_attempts=domain.generation.max_attempts,
@@ -64,12 +66,13 @@ def generate_labeled(
                 bar = tqdm(desc="kept rows", unit="row")
 
             def on_round(kept: int, target: int) -> None:
+                live.on_round(kept, target)
                 if bar is not None:
                     bar.total = target
                     bar.update(kept - bar.n)
 
             t_gen = time.perf_counter()
-            result = LabeledGenerator(domain, loaded.seeds, gateway, chain, on_round).run()
+            result = LabeledGenerator(domain, loaded.seeds, gateway, live.screen(chain), on_round).run()
             if bar is not None:
                 bar.close()
             balance = label_balance(result.records, result.targets)
@@ -92,7 +95,10 @@ def generate_labeled(
                 },
             }
             extra = {"seeds.jsonl": jsonl_bytes(_seed_rows(loaded))}
-            return finish_run(run, result.records, run_config(loaded), stats, extra)
+            live.set(stage="publishing")
+            summary = finish_run(run, result.records, run_config(loaded), stats, extra)
+            live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
+            return summary
     finally:
         if own_teacher:
             teacher.close()
@@ -116,7 +122,9 @@ def label_texts(
     teacher = teacher or build_teacher(domain.teacher)
     try:
         with open_run(out_dir, resume) as run:
-            gateway = Gateway(
+            live = RunProgress(run.out_dir, 0)
+            gateway = ObservedGateway(
+                live,
                 teacher,
                 base_seed=domain.generation.seed,
                 max_attempts=domain.generation.max_attempts,

@@ -66,7 +66,8 @@ def _line(job: dict[str, Any]) -> str:
 
 
 def submit(
-    seeds: Annotated[Path, typer.Argument(help="seed file")],
+    seeds: Annotated[Path | None, typer.Argument(help="seed file (for a domain: the seeds_file it names)")] = None,
+    domain: Annotated[Path | None, typer.Option(help="classification domain file: labeled pairs")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config (seeds/generation/filters)")] = None,
     num: Annotated[int | None, typer.Option(help="target number of kept rows")] = None,
     idempotency_key: Annotated[
@@ -76,12 +77,14 @@ def submit(
     url: Url = None,
     token_file: TokenFile = None,
 ) -> None:
-    """Submit a generation job to a running `seedforge serve`."""
+    """Submit a generation job to a running `seedforge serve`: a seed file, or a --domain file."""
     from service.client import ClientError
 
+    if seeds is None and domain is None:
+        _fail("give a seed file or --domain FILE")
     client = _client(url, token_file)
     try:
-        job = client.submit(seeds, config, num, idempotency_key)
+        job = client.submit(seeds, config, num, idempotency_key, domain)
         typer.echo(_line(job))
         while wait and job["state"] in ("queued", "running"):
             time.sleep(2)

@@ -46,11 +46,17 @@ class Client:
         return response.json()
 
     def submit(
-        self, seeds: Path, config: Path | None = None, num: int | None = None, idempotency_key: str | None = None
+        self,
+        seeds: Path | None,
+        config: Path | None = None,
+        num: int | None = None,
+        idempotency_key: str | None = None,
+        domain: Path | None = None,
     ) -> dict[str, Any]:
-        files: dict[str, Any] = {"seeds": (seeds.name, seeds.read_bytes())}
-        if config is not None:
-            files["config"] = (config.name, config.read_bytes())
+        files: dict[str, Any] = {}
+        for field, path in (("seeds", seeds), ("config", config), ("domain", domain)):
+            if path is not None:
+                files[field] = (path.name, path.read_bytes())
         data = {"num": str(num)} if num is not None else {}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return dict(self._call("POST", "/jobs", files=files, data=data, headers=headers))

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from generator.journal import RunLocked
@@ -46,16 +47,30 @@ def watch_parent(interval: float = 0.5) -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
-def run_job(job_dir: Path) -> RunSummary:
+def _runner(job_dir: Path) -> Callable[[], RunSummary]:
+    """What this job runs, rebuilt from what was validated and recorded at submission."""
+    request = json.loads((job_dir / REQUEST).read_text(encoding="utf-8"))
+    if request.get("kind") == "classify":
+        from generator.config import TeacherConfig
+        from service.classify_pipeline import generate_labeled
+        from service.domains import load_domain
+
+        loaded = load_domain(job_dir / INPUTS / request["domain_file"], request["overrides"])
+        loaded.domain = loaded.domain.model_copy(update={"teacher": TeacherConfig(**request["teacher"])})
+        return lambda: generate_labeled(loaded, job_dir / RUN, resume=True)
     from service.pipeline import generate
 
-    request = json.loads((job_dir / REQUEST).read_text(encoding="utf-8"))
     config = SeedforgeConfig.model_validate(request["config"])
     seeds = job_dir / INPUTS / request["seeds_file"]
+    return lambda: generate(config, seeds, job_dir / RUN, resume=True)
+
+
+def run_job(job_dir: Path) -> RunSummary:
+    run = _runner(job_dir)
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
-            return generate(config, seeds, job_dir / RUN, resume=True)
+            return run()
         except RunLocked:
             # The previous process on this run dir (killed with its worker) may not be gone yet.
             if time.monotonic() > deadline:

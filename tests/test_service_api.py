@@ -333,3 +333,47 @@ def test_a_job_interrupted_by_a_crash_is_resumed_on_restart(tmp_path, stub):
         assert stats["journal"]["reused"] == journaled >= 2
     finally:
         second.stop()
+
+
+REVIEWS = GENERAL_SEEDS.parents[1] / "reviews"
+
+
+def test_domain_job_with_its_seeds_file(service, tmp_path):
+    labeled = tmp_path / "labeled.jsonl"
+    rows = [json.loads(x) for x in (REVIEWS / "test.jsonl").read_text().splitlines()]
+    picked = [r for label in ("positive", "negative", "neutral") for r in [x for x in rows if x["label"] == label][:3]]
+    labeled.write_text("".join(json.dumps(r) + "\n" for r in picked))
+    domain = (
+        "kind: classify\nname: tiny-sentiment\ntask: Decide if a product review is positive, negative or neutral.\n"
+        "labels:\n  - name: positive\n  - name: negative\n  - name: neutral\n"
+        "seeds_file: labeled.jsonl\ntargets: {per_label: 2}\n"
+    )
+    files = {"domain": ("domain.yaml", domain.encode()), "seeds": ("labeled.jsonl", labeled.read_bytes())}
+    response = service.client().post("/jobs", files=files)
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert job["summary"]["kind"] == "classify" and job["summary"]["num"] == 6
+    done = wait_job(service, job["id"], lambda j: j["state"] == "succeeded", timeout=120)
+    assert done["funnel"]["kept"] + done["funnel"]["rejected_total"] == done["funnel"]["candidates"]
+    names = {a["name"] for a in service.client().get(f"/jobs/{job['id']}/artifacts").json()["artifacts"]}
+    assert {"train.jsonl", "seeds.jsonl", "stats.json"} <= names
+    rows = service.client().get(f"/jobs/{job['id']}/artifacts/train.jsonl").text.splitlines()
+    assert rows and all(json.loads(r)["label"] in ("positive", "negative", "neutral") for r in rows)
+
+
+def test_domain_jobs_cannot_reach_server_files_or_choose_a_teacher(service):
+    domain = (REVIEWS / "domain.yaml").read_text()
+    for extra, problem in (
+        ("seeds_file: ../../../jobs.sqlite3\n", "must name the seeds file uploaded"),
+        ("seeds_file: /etc/passwd\n", "must name the seeds file uploaded"),
+        ("teacher: {model: /etc}\n", "set by the service"),
+    ):
+        response = service.client().post("/jobs", files={"domain": ("domain.yaml", (domain + extra).encode())})
+        assert response.status_code == 422 and problem in response.json()["detail"], response.text
+    response = service.client().post("/jobs", files={"domain": ("d.yaml", domain.encode())}, data={"num": "5000"})
+    assert response.status_code == 422 and "cap of 50" in response.json()["detail"]
+    response = service.client().post(
+        "/jobs", files={"domain": ("d.yaml", domain.encode()), "config": ("c.yaml", b"generation: {}\n")}
+    )
+    assert response.status_code == 422 and "do not send `config`" in response.json()["detail"]
+    assert service.client().post("/jobs", data={"num": "3"}).status_code == 422
