@@ -176,7 +176,10 @@ def label_texts(
                 "labels": label_balance(records, dict.fromkeys(domain.label_names, 0)),
                 "teacher": teacher_stats(gateway, teacher),
             }
-            return finish_run(run, records, run_config(loaded), stats)
+            live.set(stage="publishing")
+            summary = finish_run(run, records, run_config(loaded), stats)
+            live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
+            return summary
     finally:
         if own_teacher:
             teacher.close()
