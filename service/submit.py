@@ -103,7 +103,8 @@ def _domain_job(
         raise SubmissionError(422, f"{DOMAIN_NAME}: seeds_file: set it to {seeds_name!r} to use the uploaded seeds")
     if "teacher" in raw and not settings.allow_job_teacher:
         raise SubmissionError(422, f"{DOMAIN_NAME}: teacher: the teacher is set by the service, not by jobs")
-    overrides: dict[str, Any] = {"targets": {"total": num}} if num is not None else {}
+    # `num` replaces the domain's targets (per_label and total are exclusive; overrides are deep-merged).
+    overrides: dict[str, Any] = {"targets": {"total": num, "per_label": None}} if num is not None else {}
     try:
         loaded = load_domain(path, overrides)
     except ConfigError as exc:
