@@ -10,6 +10,7 @@
     GET  /jobs/{id}/artifacts       the published files of the job's run, with sha256
     GET  /jobs/{id}/artifacts/{name}
     GET  /healthz                   no token needed; 503 while the worker is not running
+    GET  /metrics                   Prometheus text format: jobs by state, rows, teacher tokens/s, errors
     GET  /openapi.json
 
 Every route but /healthz needs `Authorization: Bearer <token>` (see service/security.py).
@@ -21,7 +22,19 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, File, Form, Header, HTTPException, Query, Response, Security, UploadFile
+from fastapi import (
+    APIRouter,
+    FastAPI,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    Security,
+    UploadFile,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPBearer
@@ -30,6 +43,7 @@ from pydantic import BaseModel
 from generator.publish import CURRENT, MANIFEST
 from service.jobrun import RUN
 from service.jobs import TERMINAL, Job, JobStore, State
+from service.metrics import CONTENT_TYPE, Metrics
 from service.security import BearerAuth, BodyLimit, contained_file
 from service.settings import ServiceSettings
 from service.submit import SubmissionError, submit_job
@@ -99,6 +113,13 @@ def create_app(settings: ServiceSettings, token: str | None) -> FastAPI:
     # Added last = outermost: the token is checked before the body limit reads anything.
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(BearerAuth, token=token)
+    metrics = Metrics(store, settings.jobs_dir, RUN)
+
+    @app.middleware("http")  # outermost: counts the 401s and 413s of the middlewares above too
+    async def count_errors(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        metrics.observe(response.status_code)
+        return response
     router = APIRouter(dependencies=[Security(HTTPBearer(auto_error=False))])  # documents the scheme
 
     def get_job(job_id: str) -> Job:
@@ -113,6 +134,10 @@ def create_app(settings: ServiceSettings, token: str | None) -> FastAPI:
         alive = seen is not None and seen < max(15.0, 20 * settings.poll_seconds)
         body = {"status": "ok" if alive else "degraded", "worker": "alive" if alive else "not running"}
         return JSONResponse(body, status_code=200 if alive else 503)
+
+    @router.get("/metrics", tags=["service"], response_class=Response)
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, Any]:

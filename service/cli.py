@@ -129,7 +129,7 @@ def _generate_domain(
     if max_tokens_budget is not None:
         overrides["generation"] = {"max_tokens_budget": max_tokens_budget}
     if num is not None:
-        overrides["targets"] = {"total": num}
+        overrides["targets"] = {"total": num, "per_label": None}
     loaded = load_domain(domain, overrides)
     if teacher is not None:
         loaded.domain = loaded.domain.model_copy(

@@ -146,6 +146,10 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
         return Job.from_row(row) if row else None
 
+    def count_by_state(self) -> dict[str, int]:
+        with self._connect() as db:
+            return {row[0]: row[1] for row in db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+
     def list_jobs(self, state: str | None = None, limit: int = 50) -> list[Job]:
         query, args = "SELECT * FROM jobs", []
         if state is not None:

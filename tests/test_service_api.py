@@ -377,3 +377,26 @@ def test_domain_jobs_cannot_reach_server_files_or_choose_a_teacher(service):
     )
     assert response.status_code == 422 and "do not send `config`" in response.json()["detail"]
     assert service.client().post("/jobs", data={"num": "3"}).status_code == 422
+
+
+def test_metrics_are_prometheus_text(service):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    done = wait_job(
+        service, submit(service, config=FAST).json()["id"], lambda j: j["state"] == "succeeded", timeout=120
+    )
+    assert service.client(token="wrong").get("/metrics").status_code == 401
+    response = service.client().get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    jobs = {s.labels["state"]: s.value for s in families["seedforge_jobs"].samples}
+    assert set(jobs) == {"queued", "running", "succeeded", "failed", "cancelled"} and jobs["succeeded"] >= 1
+    rows = {s.labels["status"]: s.value for s in families["seedforge_rows"].samples if s.name.endswith("_total")}
+    assert rows["kept"] >= done["funnel"]["kept"]
+    assert families["seedforge_teacher_tokens_per_second"].samples[0].value > 0
+    errors = {
+        s.labels["status"]: s.value
+        for s in families["seedforge_http_request_errors"].samples
+        if s.name.endswith("_total")
+    }
+    assert errors.get("401", 0) >= 1  # the wrong-token request above
