@@ -120,6 +120,7 @@ def create_app(settings: ServiceSettings, token: str | None) -> FastAPI:
         response: Response = await call_next(request)
         metrics.observe(response.status_code)
         return response
+
     router = APIRouter(dependencies=[Security(HTTPBearer(auto_error=False))])  # documents the scheme
 
     def get_job(job_id: str) -> Job:
