@@ -12,7 +12,7 @@ from typing import Any
 
 from filters import build_chain
 from generator.backends import build_teacher
-from generator.classify import LabeledGenerator, classify_texts, label_balance
+from generator.classify import LabeledGenerator, classify_texts, label_balance, pick_shots
 from generator.gateway import Gateway
 from generator.labeled_seeds import read_labeled
 from generator.teacher import Teacher
@@ -121,6 +121,7 @@ def label_texts(
                 journal=run.journal,
             )
             sampling = domain.verification.model_copy(update={"samples": samples}).sampling()
+            shots = pick_shots(loaded.seeds, domain.verification.shots_per_label, domain.generation.seed)
             votes = classify_texts(
                 gateway,
                 domain,
@@ -129,6 +130,7 @@ def label_texts(
                 sampling=sampling,
                 key="label",
                 stage="labeling",
+                shots=shots,
             )
             records = []
             for (line, text, _), vote in zip(rows, votes, strict=True):
@@ -162,11 +164,14 @@ def label_texts(
                     "domain": domain.name,
                     "samples": samples,
                     "min_confidence": min_confidence,
+                    "shots": len(shots),
                 },
                 "labels": label_balance(records, dict.fromkeys(domain.label_names, 0)),
                 "teacher": teacher_stats(gateway, teacher),
             }
-            return finish_run(run, records, run_config(loaded), stats)
+            # seeds.jsonl too, so `finetune classifier` can train its seeds-only baseline on this run.
+            extra = {"seeds.jsonl": jsonl_bytes(_seed_rows(loaded))}
+            return finish_run(run, records, run_config(loaded), stats, extra)
     finally:
         if own_teacher:
             teacher.close()
