@@ -134,6 +134,8 @@ class LabeledGenerator:
         self.screen = screen
         self.on_round = on_round or (lambda kept, target: None)
         self.spec = get_spec("labeled_texts")
+        # The blind classifier sees seed examples as demonstration turns, never the intended label.
+        self.shots = pick_shots(seeds, task.verification.shots_per_label, task.generation.seed)
 
     def run(self) -> LabeledResult:
         task, gen = self.task, self.task.generation
@@ -236,6 +238,7 @@ class LabeledGenerator:
             samples=verification.samples,
             sampling=verification.sampling(),
             key=f"verify/r{round_no}",
+            shots=self.shots,
         )
         out = []
         for record, vote in zip(candidates, votes, strict=True):

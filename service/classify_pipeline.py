@@ -12,7 +12,7 @@ from typing import Any
 
 from filters import build_chain
 from generator.backends import build_teacher
-from generator.classify import LabeledGenerator, classify_texts, label_balance
+from generator.classify import LabeledGenerator, classify_texts, label_balance, pick_shots
 from generator.labeled_seeds import read_labeled
 from generator.teacher import Teacher
 from generator.writers import jsonl_bytes
@@ -131,6 +131,7 @@ def label_texts(
                 journal=run.journal,
             )
             sampling = domain.verification.model_copy(update={"samples": samples}).sampling()
+            shots = pick_shots(loaded.seeds, domain.verification.shots_per_label, domain.generation.seed)
             votes = classify_texts(
                 gateway,
                 domain,
@@ -139,6 +140,7 @@ def label_texts(
                 sampling=sampling,
                 key="label",
                 stage="labeling",
+                shots=shots,
             )
             records = []
             for (line, text, _), vote in zip(rows, votes, strict=True):
@@ -172,12 +174,15 @@ def label_texts(
                     "domain": domain.name,
                     "samples": samples,
                     "min_confidence": min_confidence,
+                    "shots": len(shots),
                 },
                 "labels": label_balance(records, dict.fromkeys(domain.label_names, 0)),
                 "teacher": teacher_stats(gateway, teacher),
             }
+            # seeds.jsonl too, so `finetune classifier` can train its seeds-only baseline on this run.
+            extra = {"seeds.jsonl": jsonl_bytes(_seed_rows(loaded))}
             live.set(stage="publishing")
-            summary = finish_run(run, records, run_config(loaded), stats)
+            summary = finish_run(run, records, run_config(loaded), stats, extra)
             live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
             return summary
     finally:

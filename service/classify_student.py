@@ -45,6 +45,13 @@ def load_labeled_run(run_dir: Path) -> tuple[ClassifyDomain, list[tuple[str, str
     return domain, rows
 
 
+def _seed_rows(run_dir: Path) -> list[tuple[str, str]]:
+    path = run_dir / "seeds.jsonl"
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing — the baselines need the run's seed examples (or pass --no-seeds-baseline)")
+    return [(r["text"], r["label"]) for r in read_jsonl(path)]
+
+
 def finetune_classifier(
     run_dir: str | Path,
     *,
@@ -63,6 +70,7 @@ def finetune_classifier(
     base_model = config.student or str(embedded_encoder_dir())
     out = Path(out_dir) if out_dir else run_dir / "classifier"
     train, validation = stratified_split(rows, config.validation_fraction, config.seed)
+    seed_rows = _seed_rows(run_dir) if seeds_baseline or (teacher_baseline and test) else []
 
     def report(model_dir: Path, val_metrics: dict[str, Any] | None) -> dict[str, Any]:
         entry: dict[str, Any] = {"model": str(model_dir), "validation": val_metrics}
@@ -77,14 +85,13 @@ def finetune_classifier(
         "student": report(student.model_dir, student.validation),
     }
     if seeds_baseline:
-        seed_rows = [(r["text"], r["label"]) for r in read_jsonl(run_dir / "seeds.jsonl")]
         # Same student, same validation rows for early stopping: only the training data differs.
         seeds_only = train_classifier(seed_rows, validation, labels, base_model, out / "seeds_only", config)
         metrics["seeds_only"] = {**report(seeds_only.model_dir, seeds_only.validation), "train_rows": len(seed_rows)}
     if teacher_baseline and test:
         seeds: dict[str, list[str]] = {}
-        for row in read_jsonl(run_dir / "seeds.jsonl"):
-            seeds.setdefault(row["label"], []).append(row["text"])
+        for text, label in seed_rows:
+            seeds.setdefault(label, []).append(text)
         shots = pick_shots(seeds, domain.verification.shots_per_label, domain.generation.seed)
         zero, few = teacher_accuracy(domain, test, teacher, [[], shots])
         metrics["teacher_zero_shot"] = {"test": zero}

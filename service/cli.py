@@ -55,6 +55,18 @@ def generate(
 
     Killed or failed? Run the same command again: it resumes from the run's journal.
     """
+    if domain is not None:
+        # A domain file is self-contained (its own seeds, teacher and filters): mixing in the
+        # instruction-data options would be silently ignored, so refuse them.
+        clashing = {
+            "--seeds": seeds,
+            "--config": config,
+            "--seed-format": seed_format,
+            "--skip-bad-lines": skip_bad_lines,
+        }
+        given = [name for name, value in clashing.items() if value]
+        if given:
+            fail(f"--domain cannot be combined with {', '.join(given)} (the domain file holds its seeds and settings)")
     try:
         if domain is not None:
             summary = _generate_domain(domain, out, num, teacher, progress, resume, max_tokens_budget)

@@ -7,21 +7,25 @@ from typing import Annotated, Any
 
 import typer
 
+from generator.teacher import TeacherUnavailable
 from service.cli_common import USER_ERRORS, fail, print_funnel
 
 
 def label(
     input: Annotated[Path, typer.Option(help="texts to label: JSONL (a text field), CSV or one text per line")],
     domain: Annotated[Path, typer.Option(help="classification domain file (labels, task, teacher)")],
-    out: Annotated[Path, typer.Option(help="run directory to write")],
-    samples: Annotated[int, typer.Option(help="self-consistency votes per text")] = 3,
-    min_confidence: Annotated[float, typer.Option(help="share of votes the winning label needs")] = 0.6,
+    out: Annotated[Path | None, typer.Option(help="run directory to write (default: runs/label-INPUT_STEM)")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="self-consistency votes per text")] = 3,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of votes the winning label needs")
+    ] = 0.6,
     text_field: Annotated[str, typer.Option(help="JSONL/CSV field holding the text")] = "text",
 ) -> None:
     """Auto-label existing texts with the teacher; low-confidence rows go to rejected.jsonl."""
     from service.classify_pipeline import label_texts
     from service.domains import load_domain
 
+    out = out or Path("runs") / f"label-{input.stem}"
     try:
         summary = label_texts(
             load_domain(domain), input, out, samples=samples, min_confidence=min_confidence, text_field=text_field
@@ -29,6 +33,11 @@ def label(
     except USER_ERRORS as exc:
         fail(str(exc))
         return
+    except TeacherUnavailable as exc:
+        typer.echo(
+            f"error: {exc}\nThe journal keeps every finished completion: rerun the same command to resume.", err=True
+        )
+        raise typer.Exit(3) from None
     typer.echo(f"run directory: {summary.out_dir}")
     print_funnel(summary.funnel)
 

@@ -67,7 +67,9 @@ def load_domain(path: str | Path, overrides: dict[str, object] | None = None) ->
             for _, text, label in read_labeled(seeds_path, domain.label_names):
                 seeds[label].append(text)
         except SeedFileError as exc:
-            raise ConfigError(f"{path}: seeds_file {domain.seeds_file!r}:\n{exc}") from None
+            line = node_line(root, ("seeds_file",)) if root is not None else None
+            where = f"{path}:{line}" if line else str(path)
+            raise ConfigError(f"{where}: seeds_file: {domain.seeds_file!r}:\n{exc}") from None
     missing = [i for i, label in enumerate(domain.labels) if not seeds[label.name]]
     if missing:
         problems = []

@@ -163,3 +163,94 @@ def test_label_input_errors_are_located(tmp_path):
     with pytest.raises(SeedFileError, match=r"in.jsonl:2: field 'text'"):
         label_texts(load_domain(REVIEWS), bad, tmp_path / "out", teacher=ScriptedTeacher())
     assert not (tmp_path / "out").exists()
+
+
+def test_blind_classifier_sees_seed_shots_but_never_the_intended_label(tmp_path):
+    teacher = ScriptedTeacher()
+    run(tmp_path, teacher, verification={"shots_per_label": 2})
+    loaded = load_domain(REVIEWS)
+    seed_texts = {text for texts in loaded.seeds.values() for text in texts}
+    verify = [r for r in teacher.calls if r.choices]
+    assert verify
+    for request in verify:
+        turns = request.messages[1:-1]  # system first, the text to classify last
+        assert [t["role"] for t in turns] == ["user", "assistant"] * 6
+        assert {t["content"] for t in turns[1::2]} == {"positive", "negative", "neutral"}
+        assert all(t["content"].split("Text:", 1)[1].split("\n")[0].strip() in seed_texts for t in turns[::2])
+        final = request.messages[-1]["content"]
+        assert all(label not in final.split("Text:", 1)[1] or f"a {label} one" in final for label in request.choices)
+    # Auto-labeling uses the same prompt (same shots), and its run can train a seeds-only baseline.
+    texts = tmp_path / "in.txt"
+    texts.write_text("Explain tides: a positive one\n")
+    teacher = ScriptedTeacher()
+    label_texts(loaded, texts, tmp_path / "lab", teacher=teacher, samples=1)
+    assert len([m for m in teacher.calls[0].messages if m["role"] == "assistant"]) == 6
+    assert len(rows(tmp_path / "lab" / "seeds.jsonl")) == 18
+
+
+def test_dedup_rejects_exact_and_near_duplicates_across_labels(tmp_path):
+    from generator.teacher import Completion
+
+    def same_texts(request):
+        if "LabeledTexts" not in str((request.json_schema or {}).get("title")):
+            return None
+        label = request.messages[-1]["content"].split('belong to the label "', 1)[1].split('"', 1)[0]
+        texts = [
+            "The same review text for every label, word for word, here.",
+            "The very same review text for every label, word for word, here.",
+            f"Something entirely different for {label}, number {request.seed}.",
+        ]
+        return Completion(text=json.dumps({"texts": texts}), finish_reason="stop")
+
+    summary = run(
+        tmp_path,
+        ScriptedTeacher(faults=same_texts),
+        verification={"enabled": False},
+        generation={"max_rounds": 1},
+        targets={"per_label": 3},
+    )
+    kept = rows(tmp_path / "run" / "train.jsonl")
+    shared = [r for r in kept if "review text for every label" in r["text"]]
+    assert len(shared) == 1, shared  # one label keeps it; every other copy, in any label, is a duplicate
+    reasons = summary.funnel["rejected"]["text_filter"]
+    assert reasons["exact_duplicate"] > 0 and reasons["rouge_l_near_duplicate"] > 0
+    rejected_labels = {
+        r["label"] for r in rows(tmp_path / "run" / "rejected.jsonl") if r["reason"] == "exact_duplicate"
+    }
+    assert rejected_labels - {shared[0]["label"]}, "no duplicate was caught across labels"
+    for entry in summary.stats["labels"].values():
+        assert entry["generated"] == entry["kept"] + sum(entry["rejected"].values())
+
+
+def test_cli_domain_errors_are_located_and_write_nothing(tmp_path):
+    import subprocess
+
+    from tests.conftest import GENERAL_SEEDS, cli, cli_env
+
+    def seedforge(*args):
+        return subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=300)
+
+    bad = write_domain(tmp_path, BASE.replace("name: bad", "name: 'bad\"label'"))
+    out = tmp_path / "run"
+    proc = seedforge("generate", "--domain", str(bad), "--out", str(out))
+    assert proc.returncode == 2 and f"{bad}:7: labels.1.name" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+    proc = seedforge("generate", "--domain", str(REVIEWS), "--seeds", str(GENERAL_SEEDS), "--out", str(out))
+    assert proc.returncode == 2 and "--domain cannot be combined with --seeds" in proc.stderr
+    proc = seedforge("label", "--input", str(tmp_path / "missing.jsonl"), "--domain", str(bad), "--out", str(out))
+    assert proc.returncode == 2 and f"{bad}:7: labels.1.name" in proc.stderr
+    assert not out.exists()
+
+
+def test_finetune_classifier_refuses_a_run_without_seeds_before_training(tmp_path):
+    import subprocess
+
+    from tests.conftest import cli, cli_env
+
+    run(tmp_path, ScriptedTeacher())
+    (tmp_path / "run" / "seeds.jsonl").unlink()
+    proc = subprocess.run(
+        cli("finetune", "classifier", str(tmp_path / "run")), env=cli_env(), capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2 and "seeds.jsonl: missing" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "run" / "classifier").exists()

@@ -109,3 +109,28 @@ def test_a_dead_teacher_stops_the_run_instead_of_quarantining_everything():
 
     with pytest.raises(TeacherUnavailable):
         Gateway(Dead()).run(calls(3), "responses")
+
+
+def test_guided_choice_calls_send_choices_and_check_membership():
+    spec = get_spec("classify")
+    labels = [{"name": "yes", "description": ""}, {"name": "no", "description": ""}]
+
+    def call(i: int) -> Call:
+        messages = spec.render(task="Is it?", labels=labels, text=f"text {i}")
+        return Call(spec, messages, SamplingConfig(temperature=0.0), key=f"c{i}", choices=("yes", "no"))
+
+    def faults(request: ChatRequest) -> Completion | None:
+        text = request.messages[-1]["content"]
+        if "text 0" in text:
+            return Completion(text="maybe", finish_reason="stop")  # outside the label set, every time
+        if "text 1" in text:
+            return Completion(text=" no\n", finish_reason="stop")
+        return None
+
+    teacher = ScriptedTeacher(faults)
+    outcomes = Gateway(teacher, max_attempts=2).run([call(i) for i in range(3)], "verification")
+    assert all(r.choices == ["yes", "no"] and r.json_schema is None for r in teacher.calls)
+    assert outcomes[0].failure == "schema_error" and outcomes[0].attempts == 2
+    assert "not one of" in outcomes[0].errors[0]["msg"]
+    assert outcomes[1].ok and outcomes[1].parsed.label == "no"  # surrounding whitespace is not part of the answer
+    assert outcomes[2].ok and outcomes[2].parsed.label in ("yes", "no")
