@@ -26,12 +26,12 @@ class FilterSpec(BaseModel):
     def _known(self) -> FilterSpec:
         if self.name not in FILTERS:
             raise ValueError(f"unknown filter {self.name!r}; known: {', '.join(sorted(FILTERS))}")
-        accepted = inspect.signature(FILTERS[self.name].__init__).parameters
-        unknown = sorted(set(self.params) - set(accepted) - {"self"})
+        cls = FILTERS[self.name]
+        # Injected runtime objects (a judge, the default encoder) are not settable from YAML.
+        accepted = set(inspect.signature(cls.__init__).parameters) - {"self", *cls.requires}
+        unknown = sorted(set(self.params) - accepted)
         if unknown:
-            raise ValueError(
-                f"filter {self.name!r} has no parameter(s) {unknown}; it takes {sorted(set(accepted) - {'self'})}"
-            )
+            raise ValueError(f"filter {self.name!r} has no parameter(s) {unknown}; it takes {sorted(accepted)}")
         return self
 
 
@@ -54,12 +54,23 @@ class FiltersConfig(BaseModel):
         default_factory=lambda: [FilterSpec(name=n) for n in DEFAULT_INSTRUCTION_FILTERS]
     )
     response: list[FilterSpec] = Field(default_factory=lambda: [FilterSpec(name=n) for n in DEFAULT_RESPONSE_FILTERS])
+    # Runs once generation is done, over the kept rows in blocks: where batch work belongs
+    # (embeddings, the LLM judge, decontamination against eval files).
+    post: list[FilterSpec] = Field(default_factory=list)
 
-    @field_validator("instruction", "response")
+    @field_validator("instruction", "response", "post")
     @classmethod
     def _unique(cls, value: list[FilterSpec]) -> list[FilterSpec]:
         names = [s.name for s in value]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"filter(s) listed twice: {dupes}")
+        return value
+
+    @field_validator("instruction", "response")
+    @classmethod
+    def _per_row(cls, value: list[FilterSpec]) -> list[FilterSpec]:
+        batch = [s.name for s in value if FILTERS[s.name].batch_only]
+        if batch:
+            raise ValueError(f"{batch} run on whole batches of rows: list them under filters.post")
         return value

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from filters.base import Filter
+from filters.decontam import Decontaminate
+from filters.evol import EvolElimination
 from filters.exact import ExactDedup
 from filters.heuristics import (
     Blocklist,
@@ -13,7 +15,14 @@ from filters.heuristics import (
     WordCount,
     WriteAProgram,
 )
+from filters.judge import LLMJudge
+from filters.language import LanguageFilter
+from filters.length_ratio import LengthRatio
+from filters.minhash import MinHashDedup
+from filters.refusal import Refusal
+from filters.repetition import Repetition
 from filters.rouge import RougeNearDup
+from filters.semantic import SemanticDedup
 
 FILTERS: dict[str, type[Filter]] = {
     "length": WordCount,
@@ -25,4 +34,13 @@ FILTERS: dict[str, type[Filter]] = {
     "output_equals_input": OutputEqualsInput,
     "exact_dedup": ExactDedup,
     "rouge_l": RougeNearDup,
+    "minhash_dedup": MinHashDedup,
+    "semantic_dedup": SemanticDedup,
+    "language": LanguageFilter,
+    "refusal": Refusal,
+    "repetition": Repetition,
+    "length_ratio": LengthRatio,
+    "evol_elimination": EvolElimination,
+    "decontaminate": Decontaminate,
+    "llm_judge": LLMJudge,
 }

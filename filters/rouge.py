@@ -1,24 +1,39 @@
 """ROUGE-L near-duplicate filter (Self-Instruct / Alpaca: drop if ROUGE-L F1 > 0.7 to any pool row).
 
-ROUGE-L F1 is 2·LCS/(m+n), which is exactly rapidfuzz's Indel normalized similarity on token
-sequences; rapidfuzz computes the LCS with a bit-parallel algorithm in C instead of the O(m·n)
-Python table in `rouge_score`. Tokens follow rouge_score's default tokenizer (lowercase, split on
-non-alphanumerics, no stemming), and the final F1 uses rouge_score's own arithmetic so the scores
-are bit-identical, not merely close.
+Decisions are exactly Alpaca's: each row is scored against the seeds and every earlier kept row
+with rouge_score's tokenizer and arithmetic, and dropped if the maximum F1 exceeds the threshold.
+What changes is the work per row:
+
+* ROUGE-L F1 is 2·LCS/(m+n). Each token becomes one Unicode character, so a row is a `str` and
+  rapidfuzz's bit-parallel C code computes the LCS (`LCSseq`) without touching Python objects.
+* LCS ≤ |A ∩ B| as multisets, so 2·overlap/(m+n) bounds F1 from above. An inverted index over
+  (token, occurrence) features gives every pool row's overlap with one numpy `bincount`; the LCS
+  is then computed only for rows whose bound is within reach of the best score found so far
+  (rows are taken best-bound first). The maximum is exact, not approximate: a row is skipped
+  only when its bound is below a score already achieved.
+
+Because the maximum is exact, kept rows still carry their most similar pool row and its score
+in `meta`, exactly as a full scan would report them. Ties: among pool rows with the same exact
+ratio 2·LCS/(m+n), the largest rouge_score float wins (two exact ties can round differently,
+and Alpaca compares floats), then the earliest row.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from typing import ClassVar
 
-from rapidfuzz import process
-from rapidfuzz.distance import Indel
+import numpy as np
+from rapidfuzz.distance import Indel, LCSseq
 
 from filters.base import Filter, field_text
 from prompts import Record, Verdict
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_SURROGATES = 0x800  # code points D800-DFFF cannot live in a str
+_MAX_TOKENS = 0x10FFFF + 1 - _SURROGATES
+_OCC_SHIFT = 21  # code points fit in 21 bits; the occurrence number goes above them
 
 
 def rouge_tokens(text: str) -> list[str]:
@@ -36,7 +51,7 @@ def f1_from_lcs(lcs: int, m: int, n: int) -> float:
     return 0.0
 
 
-def lcs_length(a: list[int] | list[str], b: list[int] | list[str]) -> int:
+def lcs_length(a: list[int] | list[str] | str, b: list[int] | list[str] | str) -> int:
     return (len(a) + len(b) - Indel.distance(a, b)) // 2
 
 
@@ -51,24 +66,73 @@ class RougeNearDup(Filter):
     def __init__(self, threshold: float = 0.7, field: str = "instruction"):
         self.threshold = threshold
         self.field = field
-        self._vocab: dict[str, int] = {}
-        self._pool: list[list[int]] = []
+        self._vocab: dict[str, str] = {}
+        self._pool: list[str] = []
+        self._lens = np.zeros(1024, dtype=np.int64)
+        self._postings: dict[int, array[int]] = {}
         self._ids: list[str] = []
         self._texts: list[str] = []
 
-    def _encode(self, text: str) -> list[int]:
-        # Integer tokens make rapidfuzz compare machine words instead of Python strings.
-        return [self._vocab.setdefault(t, len(self._vocab)) for t in rouge_tokens(text)]
+    def _encode(self, text: str) -> str:
+        chars = []
+        for token in rouge_tokens(text):
+            char = self._vocab.get(token)
+            if char is None:
+                code = len(self._vocab)
+                if code >= _MAX_TOKENS:
+                    raise ValueError("rouge_l: more distinct tokens than Unicode has code points; use minhash_dedup")
+                char = self._vocab[token] = chr(code if code < 0xD800 else code + _SURROGATES)
+            chars.append(char)
+        return "".join(chars)
+
+    @staticmethod
+    def _features(row: str) -> list[int]:
+        """(token, k-th occurrence) pairs: shared features = multiset overlap of two rows."""
+        seen: dict[str, int] = {}
+        features = []
+        for char in row:
+            k = seen.get(char, 0)
+            seen[char] = k + 1
+            features.append((k << _OCC_SHIFT) | ord(char))
+        return features
+
+    def _overlaps(self, row: str) -> np.ndarray:
+        size = len(self._pool)
+        lists = [self._postings[f] for f in self._features(row) if f in self._postings]
+        if not lists:
+            return np.zeros(size, dtype=np.int64)
+        hits = np.concatenate([np.frombuffer(p, dtype=np.int32) for p in lists])
+        return np.bincount(hits, minlength=size)
+
+    def most_similar(self, row: str) -> tuple[int, float]:
+        """Index of the pool row with the highest ROUGE-L F1 to `row` (exact), and that F1."""
+        m = len(row)
+        overlap = self._overlaps(row)
+        if not overlap.any():
+            return 0, 0.0  # every LCS is 0; a full scan would report the first row
+        bound = 2.0 * overlap / (m + self._lens[: len(self._pool)])
+        best_num, best_den = 0, 1  # best exact ratio so far, as a fraction 2·LCS / (m+n)
+        lcs_of: dict[int, int] = {}
+        candidates = np.flatnonzero(bound >= 0.8 * bound.max())
+        while len(candidates):
+            for i in candidates.tolist():
+                other = self._pool[i]
+                lcs = lcs_of[i] = LCSseq.similarity(row, other)
+                if 2 * lcs * best_den > best_num * (m + len(other)):
+                    best_num, best_den = 2 * lcs, m + len(other)
+            # Every row whose bound reaches the best ratio could tie or beat it: check those too.
+            reach = np.flatnonzero(bound >= best_num / best_den - 1e-9)
+            candidates = reach[[i not in lcs_of for i in reach.tolist()]] if len(reach) else reach
+        ties = sorted(i for i, lcs in lcs_of.items() if 2 * lcs * best_den == best_num * (m + len(self._pool[i])))
+        scores = [(f1_from_lcs(lcs_of[i], m, len(self._pool[i])), -i) for i in ties]
+        score, neg_index = max(scores)
+        return -neg_index, score
 
     def check(self, record: Record) -> Verdict:
-        text = field_text(record, self.field)
-        tokens = self._encode(text)
-        if not self._pool or not tokens:
+        row = self._encode(field_text(record, self.field))
+        if not self._pool or not row:
             return Verdict.ok(score=0.0)
-        best = process.extractOne(tokens, self._pool, scorer=Indel.normalized_similarity, processor=None)
-        index = best[2]
-        other = self._pool[index]
-        score = f1_from_lcs(lcs_length(tokens, other), len(tokens), len(other))
+        index, score = self.most_similar(row)
         detail = {"most_similar": self._texts[index], "most_similar_id": self._ids[index]}
         if score > self.threshold:
             return Verdict.drop("rouge_l_near_duplicate", score=score, duplicate_of=self._ids[index], **detail)
@@ -76,6 +140,16 @@ class RougeNearDup(Filter):
 
     def accept(self, record: Record) -> None:
         text = field_text(record, self.field)
-        self._pool.append(self._encode(text))
+        row = self._encode(text)
+        index = len(self._pool)
+        if index >= len(self._lens):
+            self._lens = np.concatenate([self._lens, np.zeros_like(self._lens)])
+        self._lens[index] = len(row)
+        for feature in self._features(row):
+            posting = self._postings.get(feature)
+            if posting is None:
+                posting = self._postings[feature] = array("i")
+            posting.append(index)
+        self._pool.append(row)
         self._ids.append(record.id)
         self._texts.append(text)

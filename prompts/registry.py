@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prompts.schemas import LabeledTexts, NewInstructions, Relabel, Response
+from prompts.schemas import JudgeScores, LabeledTexts, NewInstructions, Relabel, Response
 from prompts.spec import TaskSpec
 
 SPECS: dict[str, TaskSpec] = {
@@ -33,6 +33,9 @@ SPECS: dict[str, TaskSpec] = {
         schema=Relabel,
         choice_field="label",
         description="Blind classification into one of the label names (guided choice, few-shot turns).",
+    ),
+    "judge": TaskSpec(
+        name="judge", user="judge.user.j2", schema=JudgeScores, description="Rubric scores for one pair (1-10)."
     ),
 }
 

@@ -41,3 +41,18 @@ class Relabel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str
+
+
+class JudgeScores(BaseModel):
+    """An LLM judge's rubric scores for one instruction/response pair (1-10 per criterion).
+
+    The rationale comes first so the model states its reasons before it commits to numbers.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    rationale: str = Field(max_length=400)
+    accuracy: int = Field(ge=1, le=10)
+    relevance: int = Field(ge=1, le=10)
+    clarity: int = Field(ge=1, le=10)
+    usefulness: int = Field(ge=1, le=10)
