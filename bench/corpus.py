@@ -12,6 +12,7 @@ are copies of an earlier row with one small edit, as a teacher produces when it 
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Iterator
 
 
@@ -181,16 +182,15 @@ def corpus(n: int, dup_rate: float = 0.1, seed: int = 0) -> tuple[list[str], dic
     return rows, dups
 
 
-def iter_corpus(n: int, dup_rate: float = 0.1, seed: int = 0) -> Iterator[str]:
-    """Streaming variant for very large n: near-duplicates copy one of the last 1000 originals."""
+def iter_corpus(n: int, dup_rate: float = 0.1, seed: int = 0) -> Iterator[tuple[str, bool]]:
+    """Streaming variant for very large n: (text, is_injected_duplicate); near-duplicates copy
+    one of the last 1000 originals, so memory stays flat."""
     rng = random.Random(seed)
-    recent: list[str] = []
+    recent: deque[str] = deque(maxlen=1000)
     for _ in range(n):
         if recent and rng.random() < dup_rate:
-            yield near_duplicate(rng.choice(recent), rng)
+            yield near_duplicate(rng.choice(recent), rng), True
             continue
         text = instruction(rng)
         recent.append(text)
-        if len(recent) > 1000:
-            recent.pop(0)
-        yield text
+        yield text, False

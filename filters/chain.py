@@ -13,7 +13,7 @@ row that was not prepared is still screened correctly, only without the batching
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from filters.base import Filter, has_prepare
@@ -52,16 +52,18 @@ class FilterChain:
 
     def screen_many(self, records: Iterable[Record], block: int = 512) -> list[Record]:
         """Screen rows in order, as calling the chain on each would, with batch hooks per block."""
-        out: list[Record] = []
+        return list(self.screen_iter(records, block))
+
+    def screen_iter(self, records: Iterable[Record], block: int = 512) -> Iterator[Record]:
+        """`screen_many` as a stream: memory holds one block of rows, however many flow through."""
         pending: list[Record] = []
         for record in records:
             pending.append(record)
             if len(pending) >= block:
-                out.extend(self._screen_block(pending))
+                yield from self._screen_block(pending)
                 pending = []
         if pending:
-            out.extend(self._screen_block(pending))
-        return out
+            yield from self._screen_block(pending)
 
     def _screen_block(self, block: list[Record]) -> list[Record]:
         started = time.perf_counter()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -79,6 +80,14 @@ class MinHasher:
         return out
 
 
+@dataclass
+class _Features:
+    short: np.ndarray  # the signature's top 16 bits per permutation
+    keys: list[int]  # one LSH key per band
+    hits: list[tuple[int, int, int]]  # (band, lo, hi): slices of main-table owners with this key
+    version: int  # main tables' version the hits were looked up in
+
+
 class _BandTable:
     """Band key -> kept rows: a sorted numpy array plus a dict of recent inserts."""
 
@@ -86,20 +95,28 @@ class _BandTable:
         self.keys = np.zeros(0, dtype=np.uint64)
         self.owners = np.zeros(0, dtype=np.int32)
         self.recent: dict[int, list[int]] = {}
+        self._log_keys: list[int] = []  # recent inserts in order, for a vectorised merge
+        self._log_owners: list[int] = []
 
     def lookup_main(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.searchsorted(self.keys, keys, "left"), np.searchsorted(self.keys, keys, "right")
 
+    def insert(self, key: int, owner: int) -> None:
+        self.recent.setdefault(key, []).append(owner)
+        self._log_keys.append(key)
+        self._log_owners.append(owner)
+
     def merge(self) -> None:
-        if not self.recent:
+        if not self._log_keys:
             return
-        pairs = sorted((k, o) for k, owners in self.recent.items() for o in owners)
-        keys = np.fromiter((k for k, _ in pairs), dtype=np.uint64, count=len(pairs))
-        owners = np.fromiter((o for _, o in pairs), dtype=np.int32, count=len(pairs))
-        at = np.searchsorted(self.keys, keys, "right")  # after equal keys: owners stay in row order
+        keys = np.asarray(self._log_keys, dtype=np.uint64)
+        owners = np.asarray(self._log_owners, dtype=np.int32)
+        order = np.argsort(keys, kind="stable")  # stable: equal keys keep their rows in order
+        keys, owners = keys[order], owners[order]
+        at = np.searchsorted(self.keys, keys, "right")  # after equal keys: older rows stay first
         self.keys = np.insert(self.keys, at, keys)
         self.owners = np.insert(self.owners, at, owners)
-        self.recent = {}
+        self.recent, self._log_keys, self._log_owners = {}, [], []
 
 
 class MinHashDedup(Filter):
@@ -113,7 +130,7 @@ class MinHashDedup(Filter):
         bands: int | None = None,
         fields: list[str] | None = None,
         seed: int = 1,
-        merge_every: int = 65536,
+        merge_every: int = 16384,
     ):
         if not 0 < threshold <= 1:
             raise ValueError("minhash_dedup: threshold is a Jaccard similarity in (0, 1]")
@@ -133,7 +150,7 @@ class MinHashDedup(Filter):
         self._ids: list[str] = []
         self._recent_rows = 0
         self._version = 0  # bumps on every merge: prepared main-table lookups expire
-        self._prepared: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = {}
+        self._prepared: dict[str, _Features] = {}
 
     def _band_keys(self, sigs: np.ndarray) -> np.ndarray:
         """(n, bands) uint64: each band's `rows` values folded into one 64-bit key."""
@@ -144,14 +161,19 @@ class MinHashDedup(Filter):
                 keys = (keys ^ wide[:, k : self.bands * self.rows : self.rows]) * _MIX
         return keys
 
-    def _compute(self, records: Sequence[Record]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+    def _compute(self, records: Sequence[Record]) -> list[_Features]:
         sigs = self._hasher.signatures([record_text(r, self.fields) for r in records])
         keys = self._band_keys(sigs)
         lookups = [t.lookup_main(keys[:, j]) for j, t in enumerate(self._tables)]
-        lo = np.stack([lk[0] for lk in lookups], axis=1) if lookups else np.zeros_like(keys)
-        hi = np.stack([lk[1] for lk in lookups], axis=1) if lookups else np.zeros_like(keys)
+        lo = np.stack([lk[0] for lk in lookups], axis=1)
+        hi = np.stack([lk[1] for lk in lookups], axis=1)
+        rows, bands = np.nonzero(hi > lo)  # most rows hit nothing in the main tables
+        hits: list[list[tuple[int, int, int]]] = [[] for _ in records]
+        for i, j in zip(rows.tolist(), bands.tolist(), strict=True):
+            hits[i].append((j, int(lo[i, j]), int(hi[i, j])))
         short = (sigs >> np.uint32(16)).astype(np.uint16)
-        return [(short[i], keys[i], lo[i], hi[i], self._version) for i in range(len(records))]
+        key_lists = keys.tolist()
+        return [_Features(short[i], key_lists[i], hits[i], self._version) for i in range(len(records))]
 
     def prepare(self, records: Sequence[Record]) -> None:
         self._prepared = {r.id: item for r, item in zip(records, self._compute(records), strict=True)}
@@ -162,25 +184,26 @@ class MinHashDedup(Filter):
         for record in records:
             self.accept(record)
 
-    def _features(self, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    def _features(self, record: Record) -> _Features:
         item = self._prepared.get(record.id)
-        if item is None or item[4] != self._version:
+        if item is None or item.version != self._version:  # main tables merged since: look up again
             item = self._compute([record])[0]
         return item
 
-    def _candidates(self, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        found: list[Any] = []
-        for j, table in enumerate(self._tables):
-            if hi[j] > lo[j]:
-                found.append(table.owners[lo[j] : hi[j]])
-            recent = table.recent.get(int(keys[j]))
+    def _candidates(self, item: _Features) -> np.ndarray:
+        found: list[Any] = [self._tables[j].owners[lo:hi] for j, lo, hi in item.hits]
+        for table, key in zip(self._tables, item.keys, strict=True):
+            recent = table.recent.get(key)
             if recent:
-                found.append(np.asarray(recent, dtype=np.int32))
-        return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int32)
+                found.append(recent)
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]))
 
     def check(self, record: Record) -> Verdict:
-        short, keys, lo, hi, _ = self._features(record)
-        candidates = self._candidates(keys, lo, hi)
+        item = self._features(record)
+        short = item.short
+        candidates = self._candidates(item)
         if not len(candidates):
             return Verdict.ok()
         similarity = (self._sigs[candidates] == short).mean(axis=1)
@@ -192,14 +215,14 @@ class MinHashDedup(Filter):
         return Verdict.ok(score=score, nearest_id=other)
 
     def accept(self, record: Record) -> None:
-        short, keys, _, _, _ = self._features(record)
+        item = self._features(record)
         index = len(self._ids)
         if index >= len(self._sigs):
             self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
-        self._sigs[index] = short
+        self._sigs[index] = item.short
         self._ids.append(record.id)
-        for j, table in enumerate(self._tables):
-            table.recent.setdefault(int(keys[j]), []).append(index)
+        for table, key in zip(self._tables, item.keys, strict=True):
+            table.insert(key, index)
         self._recent_rows += 1
         if self._recent_rows >= self.merge_every:
             for table in self._tables:

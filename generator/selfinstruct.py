@@ -88,7 +88,8 @@ class SelfInstruct:
             )
             accepted: list[Record] = []
             for i, outcome in enumerate(self.gateway.run(list(calls), INSTRUCTION_STAGE)):
-                base_meta = {"round": rounds, "demos": demos[i], "teacher": self.teacher_meta()}
+                # round/prompt/position: the order rows were screened in, which re-filtering replays
+                base_meta = {"round": rounds, "prompt": i, "demos": demos[i], "teacher": self.teacher_meta()}
                 if not outcome.ok:
                     rid = stable_hash("quarantine", outcome.call.key, outcome.request_id)
                     records.append(quarantine(outcome, rid, INSTRUCTION_STAGE, **base_meta))

@@ -9,10 +9,11 @@ import typer
 from generator.journal import RunLocked
 from generator.models import ModelNotFound
 from generator.seeds import SeedFileError
+from service.filtering import FilterSetupError
 from service.runs import RunExists
 from service.yamlconf import ConfigError
 
-USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound, RunExists, RunLocked)
+USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound, RunExists, RunLocked, FilterSetupError)
 
 
 def fail(message: str) -> None:

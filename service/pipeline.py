@@ -12,18 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from filters import build_chain
 from generator.backends import build_teacher
 from generator.seeds import SeedSet, read_seeds
 from generator.selfinstruct import SelfInstruct
 from generator.teacher import Teacher
 from prompts import Record
 from service.config import SeedforgeConfig
+from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
 from service.progress import ObservedGateway, RunProgress
 from service.runs import RunSummary, finish_run, open_run, teacher_stats
-
-INSTRUCTION_FILTER_STAGE = "instruction_filter"
-RESPONSE_FILTER_STAGE = "response_filter"
 
 __all__ = ["RunSummary", "generate", "seed_records"]
 
@@ -50,6 +47,8 @@ def generate(
     resume: bool = True,
 ) -> RunSummary:
     seeds = read_seeds(seeds_path, config.seeds)  # fails before the engine starts or files appear
+    judge = GatewayJudge() if needs_judge(config.filters) else None
+    chains = build_chains(config.filters, seed_records(seeds), judge)  # so does a bad filter config
     own_teacher = teacher is None
     teacher = teacher or build_teacher(config.teacher)  # resolves the model; the engine starts lazily
     try:
@@ -63,8 +62,8 @@ def generate(
                 journal=run.journal,
                 token_budget=config.generation.max_tokens_budget,
             )
-            instruction_chain = build_chain(INSTRUCTION_FILTER_STAGE, config.filters.instruction, seed_records(seeds))
-            response_chain = build_chain(RESPONSE_FILTER_STAGE, config.filters.response)
+            if judge is not None:
+                judge.gateway = gateway
             bar = _progress(config.generation.num, progress)
 
             def on_round(kept: int, target: int) -> None:
@@ -73,12 +72,13 @@ def generate(
                     bar.update(min(kept, target) - bar.n)
 
             strategy = SelfInstruct(
-                config.generation, gateway, live.screen(instruction_chain), live.screen(response_chain), on_round
+                config.generation, gateway, live.screen(chains.instruction), live.screen(chains.response), on_round
             )
             t_gen = time.perf_counter()
             result = strategy.run(seeds.tasks)
             if bar is not None:
                 bar.close()
+            records = screen_post(chains.post, result.records)
             stats = {
                 "run": {
                     "seed_file": seeds.path,
@@ -92,14 +92,10 @@ def generate(
                     "stopped": result.stopped,
                 },
                 "teacher": teacher_stats(gateway, teacher),
-                "wall_seconds": {
-                    "generation": round(time.perf_counter() - t_gen, 3),
-                    INSTRUCTION_FILTER_STAGE: round(instruction_chain.seconds, 3),
-                    RESPONSE_FILTER_STAGE: round(response_chain.seconds, 3),
-                },
+                "wall_seconds": {"generation": round(time.perf_counter() - t_gen, 3), **chains.seconds},
             }
             live.set(stage="publishing")
-            summary = finish_run(run, result.records, config.resolved(), stats)
+            summary = finish_run(run, records, config.resolved(), stats)
             live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
             return summary
     finally:

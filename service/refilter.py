@@ -1,0 +1,175 @@
+"""`seedforge filter RUN_DIR`: re-run the filter chains over a run's existing candidates.
+
+No generation: the candidates are the rows of the run's current version (train.jsonl plus
+rejected.jsonl), minus the rows rejected at `validation` — teacher outputs that never parsed
+have nothing to filter, so they are carried into the new version unchanged. Each candidate goes
+through the config's chains as in generation: instruction chain (primed with the run's seeds),
+response chain, the `generation.num` quota, then the post chain in batches. The LLM judge is
+the one filter that may call the teacher; its calls go through the run's journal, so a repeat
+answers every judged row from disk.
+
+Order matters for dedup (each row is compared with the rows kept before it), so candidates are
+replayed in the order generation screened them: (round, prompt, position) from `meta`. Runs
+written before `prompt` was recorded are replayed in file order, and stats say so.
+
+The result is published as the run's next version (`.versions/NNNNN/`, `current` flipped, the
+stable names RUN_DIR/train.jsonl... follow); earlier versions stay beside it (see publish.py).
+Accounting is checked before anything is published: kept + rejected = every row read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from filters import FilterChain
+from generator.backends import build_teacher
+from generator.gateway import Gateway
+from generator.publish import CURRENT, MANIFEST
+from generator.seeds import SeedFileError, read_seeds
+from generator.teacher import Teacher
+from prompts import Record
+from service.config import ConfigError, SeedforgeConfig, load_config
+from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
+from service.pipeline import seed_records
+from service.runs import RunSummary, finish_run, open_run, teacher_stats
+
+REFILTER_STAGE = "refilter"
+CARRIED_STAGES = ("validation",)
+
+
+class RefilterError(ValueError):
+    pass
+
+
+def read_rows(path: Path) -> list[Record]:
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for line, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                records.append(Record.from_row(json.loads(raw)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RefilterError(f"{path}:{line}: not a Seedforge row: {exc}") from None
+    return records
+
+
+def generation_order(records: Sequence[Record]) -> tuple[list[Record], str]:
+    keys = ("round", "prompt", "position")
+    if records and all(all(isinstance(r.meta.get(k), int) for k in keys) for r in records):
+        return sorted(records, key=lambda r: tuple(r.meta[k] for k in keys)), "generation"
+    return list(records), "file"
+
+
+def reset(record: Record) -> Record:
+    """A candidate as it was before filtering, remembering how the previous version decided."""
+    previous = {"stage": record.rejection.stage, "reason": record.rejection.reason} if record.rejection else "kept"
+    meta = {k: v for k, v in record.meta.items() if k != "filters"}
+    return record.model_copy(update={"rejection": None, "meta": {**meta, "previous": previous}})
+
+
+def _seed_records(run_dir: Path, stats: dict[str, Any], seeds_path: Path | None, config: SeedforgeConfig) -> Any:
+    run = stats.get("run", {})
+    path = seeds_path or (Path(run["seed_file"]) if run.get("seed_file") else None)
+    if path is None or not path.is_file():
+        return [], None
+    try:
+        seeds = read_seeds(path, config.seeds)
+    except SeedFileError:
+        if seeds_path is not None:
+            raise
+        return [], None
+    if seeds_path is None and run.get("seed_sha256") and seeds.sha256 != run["seed_sha256"]:
+        return [], None  # the file changed since generation: priming with it would not replay the run
+    return seed_records(seeds), str(path)
+
+
+def refilter(
+    run_dir: str | Path,
+    config: SeedforgeConfig | None = None,
+    seeds_path: str | Path | None = None,
+    teacher: Teacher | None = None,
+) -> RunSummary:
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / CURRENT / MANIFEST
+    if not manifest_path.is_file():
+        raise RefilterError(f"{run_dir}: not a run directory with a published version (no {CURRENT}/{MANIFEST})")
+    source_version = json.loads(manifest_path.read_text())["version"]
+    if config is None:
+        try:
+            config = load_config(run_dir / "config.yaml")
+        except ConfigError as exc:
+            raise RefilterError(f"{run_dir / 'config.yaml'}: cannot reuse the run's config: {exc}") from None
+    stats_path = run_dir / "stats.json"
+    old_stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
+    rows = read_rows(run_dir / "train.jsonl") + read_rows(run_dir / "rejected.jsonl")
+    carried = [r for r in rows if r.rejection is not None and r.rejection.stage in CARRIED_STAGES]
+    fresh = [reset(r) for r in rows if r.rejection is None or r.rejection.stage not in CARRIED_STAGES]
+    candidates, order = generation_order(fresh)
+    prime, seed_file = _seed_records(run_dir, old_stats, Path(seeds_path) if seeds_path else None, config)
+
+    judge = GatewayJudge() if needs_judge(config.filters) else None
+    chains = build_chains(config.filters, prime, judge)  # bad filter config: fail before the lock
+    own_teacher = teacher is None and judge is not None
+    if own_teacher:
+        teacher = build_teacher(config.teacher)
+    try:
+        with open_run(run_dir) as run:
+            gateway = None
+            if judge is not None:
+                assert teacher is not None
+                gateway = Gateway(
+                    teacher,
+                    base_seed=config.generation.seed,
+                    max_attempts=config.generation.max_attempts,
+                    journal=run.journal,
+                )
+                judge.gateway = gateway
+            started = time.perf_counter()
+            screened = screen(candidates, chains.instruction, chains.response, config.generation.num)
+            screened = screen_post(chains.post, screened)
+            stats: dict[str, Any] = {
+                "run": {**old_stats.get("run", {}), "refiltered_from_version": source_version},
+                "refilter": {
+                    "source_version": source_version,
+                    "rows_read": len(rows),
+                    "candidates": len(candidates),
+                    "carried_rejected": len(carried),
+                    "kept": sum(not r.rejected for r in screened),
+                    "order": order,
+                    "seed_file": seed_file,
+                    "primed_with_seeds": seed_file is not None,
+                },
+                "wall_seconds": {"filtering": round(time.perf_counter() - started, 3), **chains.seconds},
+            }
+            if gateway is not None and teacher is not None:
+                stats["teacher"] = teacher_stats(gateway, teacher)
+            return finish_run(run, screened + carried, config.resolved(), stats)
+    finally:
+        if own_teacher and teacher is not None:
+            teacher.close()
+
+
+def screen(records: Sequence[Record], instruction: FilterChain, response: FilterChain, target: int) -> list[Record]:
+    """Instruction chain, response chain and quota, row by row in generation order."""
+    out = []
+    kept = 0
+    for record in records:
+        record = instruction(record)
+        if not record.rejected:
+            if "response_request" not in record.meta and not record.output:
+                # Rejected before it was ever answered, and re-filtering does not generate.
+                record = record.reject(REFILTER_STAGE, "unanswered")
+            else:
+                record = response(record)
+        if not record.rejected:
+            if kept >= target:
+                record = record.reject("quota", "over_target", target=target)
+            else:
+                kept += 1
+        out.append(record)
+    return out
