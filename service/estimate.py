@@ -12,14 +12,14 @@ import math
 import time
 from typing import Any
 
-from filters import build_chain
 from generator.backends import build_teacher
 from generator.gateway import Gateway
 from generator.seeds import read_seeds
 from generator.selfinstruct import INSTRUCTION_STAGE, RESPONSE_STAGE, SelfInstruct
 from generator.teacher import Teacher
 from service.config import SeedforgeConfig
-from service.pipeline import INSTRUCTION_FILTER_STAGE, RESPONSE_FILTER_STAGE, seed_records
+from service.filtering import GatewayJudge, build_chains, needs_judge
+from service.pipeline import seed_records
 
 
 def _per(total: float, n: float) -> float:
@@ -39,10 +39,12 @@ def calibrate(config: SeedforgeConfig, seeds_path: str, teacher: Teacher, prompt
         }
     )
     gateway = Gateway(teacher, base_seed=calibration.seed, max_attempts=calibration.max_attempts)
-    instruction_chain = build_chain(INSTRUCTION_FILTER_STAGE, config.filters.instruction, seed_records(seeds))
-    response_chain = build_chain(RESPONSE_FILTER_STAGE, config.filters.response)
+    judge = GatewayJudge() if needs_judge(config.filters) else None
+    chains = build_chains(config.filters, seed_records(seeds), judge)
+    if judge is not None:
+        judge.gateway = gateway
     started = time.perf_counter()
-    result = SelfInstruct(calibration, gateway, instruction_chain, response_chain).run(seeds.tasks)
+    result = SelfInstruct(calibration, gateway, chains.instruction, chains.response).run(seeds.tasks)
     instr = gateway.stats[INSTRUCTION_STAGE]
     resp = gateway.stats.get(RESPONSE_STAGE)
     records = result.records
