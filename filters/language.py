@@ -20,7 +20,7 @@ from prompts import Record, Verdict
 
 # The candidates a row is judged against: the widely used languages. Loading all 75 lingua
 # models costs ~1 GB and seconds per process; `candidates: all` does that when needed.
-COMMON = tuple(re.findall(r"\S+", "en de fr es it pt nl sv da no fi pl cs ru uk tr ar fa hi bn zh ja ko vi id"))
+COMMON = tuple(re.findall(r"\S+", "en de fr es it pt nl sv da nb fi pl cs ru uk tr ar fa hi bn zh ja ko vi id"))
 _LOCK = threading.Lock()
 
 

@@ -100,6 +100,12 @@ class ScriptedTeacher:
         elif title == "Response":
             prompt = request.messages[-1]["content"].splitlines()[0]
             text = json.dumps({"output": f"Here is a careful answer to: {prompt} (variant {rng.randint(0, 999)})"})
+        elif title == "JudgeScores":
+            # Scores follow a planted marker so tests know which rows a judge should drop.
+            body = request.messages[-1]["content"]
+            low = "careless" in body
+            scores = {c: (2 if low else rng.randint(6, 10)) for c in ("accuracy", "relevance", "clarity", "usefulness")}
+            text = json.dumps({"rationale": "scripted", **scores})
         elif title == "LabeledTexts":
             prompt = request.messages[-1]["content"]
             label = prompt.split('belong to the label "', 1)[1].split('"', 1)[0]
