@@ -156,7 +156,7 @@ def test_chain_records_each_filters_score_in_meta():
 def test_config_errors_name_the_filter_and_parameter():
     with pytest.raises(ValidationError, match="no parameter"):
         FilterSpec(name="refusal", params={"max_wordz": 3})
-    with pytest.raises(ValidationError, match="filters.post"):
+    with pytest.raises(ValidationError, match=r"filters\.post"):
         FiltersConfig(response=[FilterSpec(name="llm_judge")])
     with pytest.raises(ValidationError, match="listed twice"):
         FiltersConfig(post=["minhash_dedup", "minhash_dedup"])
