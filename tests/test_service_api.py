@@ -280,7 +280,8 @@ def test_cancel_stops_the_process_group_and_resume_finishes_from_the_journal(ser
         assert pid is not None and group_alive(pid)
         environ = open(f"/proc/{pid}/environ", "rb").read()  # noqa: SIM115
         assert service.token.encode() not in environ and b"SEEDFORGE_API_TOKEN" not in environ
-        assert service.client().get(f"/jobs/{slow['id']}").json()["stage"] == "instructions"
+        # the worker publishes its stage with its progress; wait for it rather than race it
+        wait_job(service, slow["id"], lambda j: j["stage"] == "instructions", timeout=30)
         # a queued job is cancelled at once, without ever running
         cancelled = service.client().post(f"/jobs/{queued['id']}/cancel")
         assert cancelled.status_code == 202 and cancelled.json()["state"] == "cancelled"
