@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.corpus import corpus
+from filters.exact import ExactDedup
+from filters.minhash import MinHashDedup
+from filters.ray_dedup import ray_exact_dedup, ray_minhash_dedup
 from generator.executor import ExecutorConfig, make_teacher
 from generator.publish import verify
+from prompts import Record
 from service.config import load_config
 from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS
@@ -75,6 +80,52 @@ def test_ray_run_publishes_the_local_rows_using_both_nodes(cluster, reference, t
     assert len(pool_stats["completions_by_node"]) == 2, "both nodes' replicas must have answered"
     assert sum(pool_stats["completions_by_node"].values()) == summary.stats["teacher"]["calls"]
     assert resumed.stats["teacher"]["calls"] == 0
+
+
+def local_verdicts(make, rows, primed=()):
+    """The local filter as a chain drives it: check each row in order, accept the kept ones."""
+    flt = make()
+    flt.prime(primed)
+    if hasattr(flt, "prepare"):
+        flt.prepare(rows)
+    out = []
+    for row in rows:
+        verdict = flt.check(row)
+        if verdict.keep:
+            flt.accept(row)
+        out.append(verdict)
+    return out
+
+
+@pytest.mark.parametrize("params", [{}, {"threshold": 0.6, "ngram": 2, "num_perm": 64}])
+def test_minhash_on_ray_data_keeps_exactly_the_local_rows(cluster, params):
+    texts, duplicates = corpus(1500, dup_rate=0.15, seed=11)
+    rows = [Record(id=f"r{i}", instruction=t) for i, t in enumerate(texts)]
+    seeds = [Record(id="seed0", instruction=texts[7]), Record(id="seed1", instruction=texts[900] + " please")]
+    local = local_verdicts(lambda: MinHashDedup(**params), rows, seeds)
+    on_ray = ray_minhash_dedup(rows, params, primed=seeds, blocks=6)
+    kept_local = [r.id for r, v in zip(rows, local, strict=True) if v.keep]
+    kept_ray = [r.id for r, v in zip(rows, on_ray, strict=True) if v.keep]
+    assert kept_ray == kept_local
+    assert len(kept_local) < len(rows) - len(duplicates) // 2  # the input really had near-duplicates
+    for want, got in zip(local, on_ray, strict=True):  # same reason, same kept row named, same estimate
+        if not want.keep:
+            assert (got.reason, got.detail["duplicate_of"], got.score) == (
+                want.reason,
+                want.detail["duplicate_of"],
+                want.score,
+            )
+
+
+def test_exact_dedup_on_ray_data_keeps_exactly_the_local_rows(cluster):
+    texts, _ = corpus(600, dup_rate=0.1, seed=2)
+    texts += [t.upper() + "!" for t in texts[:50:3]]  # normalization-equal copies
+    rows = [Record(id=f"r{i}", instruction=t, input="ctx" if i % 7 == 0 else "") for i, t in enumerate(texts)]
+    local = local_verdicts(ExactDedup, rows, rows[:3])
+    on_ray = ray_exact_dedup(rows, primed=rows[:3], blocks=5)
+    assert [v.keep for v in local] == [v.keep for v in on_ray]
+    assert sum(not v.keep for v in on_ray) >= 17
+    assert [v.detail.get("duplicate_of") for v in local] == [v.detail.get("duplicate_of") for v in on_ray]
 
 
 def test_killing_a_worker_node_mid_batch_loses_and_duplicates_nothing(cluster, reference, tmp_path):
