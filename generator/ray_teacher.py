@@ -259,8 +259,9 @@ class RayTeacher:
                         continue
                     yield from self._advance(item, running, queue, requests, answered)
         finally:
-            for gen, (actor, _) in running.items():
-                ray.cancel(gen)
+            for gen, (actor, _) in running.items():  # the consumer stopped early, or a request failed
+                with contextlib.suppress(Exception):
+                    ray.cancel(gen)
                 self._idle.append(actor)
 
     def _advance(

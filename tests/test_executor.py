@@ -63,3 +63,16 @@ def test_ray_dedup_resolution_follows_the_local_in_order_rule():
     assert _resolve({(0, 3): 0.85, (1, 3): 0.9, (2, 3): 0.9}, n_primed=0) == {3: (1, 0.9)}
     # Primed rows (the seeds) are never dropped, even when they duplicate each other.
     assert _resolve({(0, 1): 1.0, (1, 2): 1.0}, n_primed=2) == {2: (1, 1.0)}
+
+
+def test_jobs_cannot_choose_the_executor(tmp_path):
+    from service.settings import ServiceSettings
+    from service.submit import SubmissionError, _domain_job, _job_config
+
+    settings = ServiceSettings(data_dir=tmp_path, allow_job_teacher=True)
+    text = b"executor:\n  kind: ray\n  address: ray://elsewhere:10001\n"
+    (tmp_path / "config.yaml").write_bytes(text)
+    with pytest.raises(SubmissionError, match=r"config\.yaml: executor: the executor is set by the service"):
+        _job_config(settings, tmp_path, text, None)
+    with pytest.raises(SubmissionError, match="executor: the executor is set by the service"):
+        _domain_job(settings, tmp_path, b"name: x\nexecutor: ray\n", None, None)
