@@ -18,13 +18,13 @@ ROUGE-L stays on the driver (it is exact and order-dependent over all kept rows:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from filters.base import record_text
-from filters.exact import ExactDedup
+from filters.exact import ExactDedup, normalize
 from filters.minhash import MinHashDedup
 from prompts import Record, Verdict
 
@@ -111,17 +111,22 @@ def minhash_drops(ds: Any, params: dict[str, Any], n_primed: int = 0) -> Drops:
     return _resolve(edges, n_primed)
 
 
-def _exact_key(fields: list[str]) -> Any:
-    keyer = ExactDedup(fields)
+FIELD_SEP = "\x1f"  # joins a row's raw field values in the `text` column of an exact-dedup dataset
 
-    def keyed(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        keys = [
-            hashlib.blake2b(keyer.key(Record.model_validate_json(raw)).encode(), digest_size=16).hexdigest()
-            for raw in batch["record"]
-        ]
-        return {"key": np.asarray(keys), "order": np.asarray(batch["order"], dtype=np.int64)}
 
-    return keyed
+def exact_text(record: Record, fields: Sequence[str]) -> str:
+    return FIELD_SEP.join(str(getattr(record, f)) for f in fields)
+
+
+def _exact_key(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    # The local ExactDedup key (each field normalized, joined), hashed: 16 bytes, not the text, shuffle.
+    keys = [
+        hashlib.blake2b(
+            FIELD_SEP.join(normalize(p) for p in str(t).split(FIELD_SEP)).encode(), digest_size=16
+        ).hexdigest()
+        for t in batch["text"]
+    ]
+    return {"key": np.asarray(keys), "order": np.asarray(batch["order"], dtype=np.int64)}
 
 
 def _later_copies(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -129,9 +134,9 @@ def _later_copies(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"row": order[1:], "first": np.full(len(order) - 1, order[0] if len(order) else 0, dtype=np.int64)}
 
 
-def exact_drops(ds: Any, fields: list[str], n_primed: int = 0) -> Drops:
-    """Dataset with columns `order` and `record` (Record JSON) -> rows that repeat an earlier key."""
-    keyed = ds.map_batches(_exact_key(fields), batch_format="numpy")
+def exact_drops(ds: Any, n_primed: int = 0) -> Drops:
+    """Dataset with columns `order` and `text` (`exact_text`) -> rows that repeat an earlier key."""
+    keyed = ds.map_batches(_exact_key, batch_format="numpy")
     later = keyed.groupby("key").map_groups(_later_copies, batch_format="numpy")
     drops: Drops = {}
     for batch in later.iter_batches(batch_format="numpy", batch_size=65536):
@@ -141,31 +146,45 @@ def exact_drops(ds: Any, fields: list[str], n_primed: int = 0) -> Drops:
     return drops
 
 
-def _dataset(rows: list[dict[str, Any]], blocks: int) -> Any:
+def text_dataset(texts: Iterable[str], block_rows: int = 50_000) -> Any:
+    """A Ray dataset of (order, text) built in blocks: the driver holds one block at a time; the
+    rest lives in the object store (spilled to disk when it outgrows memory)."""
+    import pyarrow as pa
+    import ray
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False
-    return ray.data.from_items(rows, override_num_blocks=max(1, min(blocks, len(rows))))
+    refs: list[Any] = []
+    chunk: list[str] = []
+    start = 0
+    for text in texts:
+        chunk.append(text)
+        if len(chunk) >= block_rows:
+            refs.append(ray.put(pa.table({"order": np.arange(start, start + len(chunk)), "text": chunk})))
+            start, chunk = start + len(chunk), []
+    if chunk or not refs:
+        refs.append(ray.put(pa.table({"order": np.arange(start, start + len(chunk)), "text": chunk})))
+    return ray.data.from_arrow_refs(refs)
 
 
 def ray_minhash_dedup(
-    records: Sequence[Record], params: dict[str, Any], primed: Sequence[Record] = (), blocks: int = 8
+    records: Sequence[Record], params: dict[str, Any], primed: Sequence[Record] = (), block_rows: int = 50_000
 ) -> list[Verdict]:
     """The `minhash_dedup` filter's verdicts for `records` (in order), computed on Ray Data."""
     fields = MinHashDedup(**params).fields
     everything = [*primed, *records]
-    rows = [{"order": k, "text": record_text(r, fields)} for k, r in enumerate(everything)]
-    drops = minhash_drops(_dataset(rows, blocks), params, len(primed))
+    ds = text_dataset((record_text(r, fields) for r in everything), block_rows)
+    drops = minhash_drops(ds, params, len(primed))
     return _verdicts(everything, drops, len(primed), "minhash_near_duplicate")
 
 
 def ray_exact_dedup(
-    records: Sequence[Record], fields: list[str] | None = None, primed: Sequence[Record] = (), blocks: int = 8
+    records: Sequence[Record], fields: list[str] | None = None, primed: Sequence[Record] = (), block_rows: int = 50_000
 ) -> list[Verdict]:
     """The `exact_dedup` filter's verdicts for `records` (in order), computed on Ray Data."""
     everything = [*primed, *records]
-    rows = [{"order": k, "record": r.model_dump_json()} for k, r in enumerate(everything)]
-    drops = exact_drops(_dataset(rows, blocks), ExactDedup(fields).fields, len(primed))
+    fields = ExactDedup(fields).fields
+    drops = exact_drops(text_dataset((exact_text(r, fields) for r in everything), block_rows), len(primed))
     return _verdicts(everything, drops, len(primed), "exact_duplicate")
 
 

@@ -102,7 +102,9 @@ def connect(config: ExecutorConfig) -> bool:
     if config.address:
         ray.init(address=config.address, **kwargs)
     else:
-        ray.init(include_dashboard=False, object_store_memory=config.object_store_memory, **kwargs)
+        # "local" starts a private instance; without it Ray would join whatever cluster
+        # /tmp/ray/ray_current_cluster names (a `ray start` on this machine, possibly long dead).
+        ray.init(address="local", include_dashboard=False, object_store_memory=config.object_store_memory, **kwargs)
     return True
 
 

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,11 @@ class LocalCluster:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, deadline - time.monotonic()))
             self.kill(proc)  # whatever ignored SIGTERM
+        # `ray start --head` records its address machine-wide; `ray stop` would remove it, a kill does not.
+        marker = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        with contextlib.suppress(OSError):
+            if marker.read_text().strip().endswith(f":{self.port}"):
+                marker.unlink()
 
 
 @contextlib.contextmanager

@@ -5,12 +5,14 @@ Fast: no Ray cluster here (that is tests/test_ray_cluster.py)."""
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 
 import pytest
 
 from filters.ray_dedup import _resolve
 from generator.executor import ExecutorConfig, make_teacher
+from prompts import Record
 from service.config import ConfigError, load_config
 from tests.conftest import GENERAL_SEEDS, cli, cli_env
 from tests.fakes import ScriptedTeacher
@@ -76,3 +78,40 @@ def test_jobs_cannot_choose_the_executor(tmp_path):
         _job_config(settings, tmp_path, text, None)
     with pytest.raises(SubmissionError, match="executor: the executor is set by the service"):
         _domain_job(settings, tmp_path, b"name: x\nexecutor: ray\n", None, None)
+
+
+def write_pool(path, texts):
+    rows = [Record(id=f"p{i}", instruction=t, output="answer").to_row() for i, t in enumerate(texts)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_dedup_cli_locally_writes_kept_and_named_duplicates(tmp_path):
+    pool = tmp_path / "pool.jsonl"
+    write_pool(pool, ["Explain the water cycle to a child", "explain the water cycle to a child!", "Name three rivers"])
+    for method, dropped in (("exact", 1), ("minhash", 1)):
+        out = tmp_path / method
+        argv = cli("dedup", str(pool), "--out", str(out), "--method", method)
+        proc = subprocess.run(argv, env=cli_env(), capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        kept = [json.loads(line)["id"] for line in (out / "kept.jsonl").read_text().splitlines()]
+        dups = [json.loads(line) for line in (out / "duplicates.jsonl").read_text().splitlines()]
+        assert kept == ["p0", "p2"] and len(dups) == dropped
+        assert dups[0]["stage"] == "dedup" and dups[0]["detail"]["duplicate_of"] == "p0"
+        assert json.loads((out / "stats.json").read_text())["rows"] == 3
+
+
+def test_dedup_cli_errors_name_the_line_and_write_nothing(tmp_path):
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text('{"id": "a", "instruction": "x", "output": "y"}\nnot json\n')
+    proc = subprocess.run(
+        cli("dedup", str(pool), "--out", str(tmp_path / "o")), env=cli_env(), capture_output=True, text=True
+    )
+    assert proc.returncode != 0 and f"{pool}:2" in proc.stderr
+    assert not (tmp_path / "o" / "kept.jsonl").exists() and not (tmp_path / "o" / "kept.jsonl.tmp").exists()
+    proc = subprocess.run(
+        cli("dedup", str(pool), "--out", str(tmp_path / "o"), "--method", "rouge"),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0 and "--method" in proc.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from generator.publish import verify
 from prompts import Record
 from service.config import load_config
 from service.pipeline import generate
-from tests.conftest import GENERAL_SEEDS
+from tests.conftest import GENERAL_SEEDS, cli
 from tests.fakes import StreamingScriptedTeacher
 
 pytestmark = pytest.mark.slow
@@ -103,7 +104,7 @@ def test_minhash_on_ray_data_keeps_exactly_the_local_rows(cluster, params):
     rows = [Record(id=f"r{i}", instruction=t) for i, t in enumerate(texts)]
     seeds = [Record(id="seed0", instruction=texts[7]), Record(id="seed1", instruction=texts[900] + " please")]
     local = local_verdicts(lambda: MinHashDedup(**params), rows, seeds)
-    on_ray = ray_minhash_dedup(rows, params, primed=seeds, blocks=6)
+    on_ray = ray_minhash_dedup(rows, params, primed=seeds, block_rows=300)
     kept_local = [r.id for r, v in zip(rows, local, strict=True) if v.keep]
     kept_ray = [r.id for r, v in zip(rows, on_ray, strict=True) if v.keep]
     assert kept_ray == kept_local
@@ -122,12 +123,32 @@ def test_exact_dedup_on_ray_data_keeps_exactly_the_local_rows(cluster):
     texts += [t.upper() + "!" for t in texts[:50:3]]  # normalization-equal copies
     rows = [Record(id=f"r{i}", instruction=t, input="ctx" if i % 7 == 0 else "") for i, t in enumerate(texts)]
     local = local_verdicts(ExactDedup, rows, rows[:3])
-    on_ray = ray_exact_dedup(rows, primed=rows[:3], blocks=5)
+    on_ray = ray_exact_dedup(rows, primed=rows[:3], block_rows=128)
     assert [v.keep for v in local] == [v.keep for v in on_ray]
     assert sum(not v.keep for v in on_ray) >= 17
     assert [v.detail.get("duplicate_of") for v in local] == [v.detail.get("duplicate_of") for v in on_ray]
 
 
+@pytest.mark.parametrize("method", ["exact", "minhash"])
+def test_dedup_cli_on_the_cluster_writes_the_local_files(cluster, tmp_path, method):
+    from tests.ray_cluster import ray_env
+
+    texts, _ = corpus(800, dup_rate=0.2, seed=4)
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(Record(id=f"p{i}", instruction=t).to_row()) + "\n" for i, t in enumerate(texts)))
+    outputs = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / executor
+        argv = cli("dedup", str(pool), "--out", str(out), "--method", method, "--executor", executor)
+        argv += ["--ray-address", cluster.address]
+        proc = subprocess.run(argv, env=ray_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outputs[executor] = [(out / name).read_bytes() for name in ("kept.jsonl", "duplicates.jsonl")]
+    assert outputs["ray"] == outputs["local"]
+    assert outputs["local"][1].count(b"\n") > 50
+
+
+# Last: it kills the second node of the module's cluster.
 def test_killing_a_worker_node_mid_batch_loses_and_duplicates_nothing(cluster, reference, tmp_path):
     out = tmp_path / "ray"
     teacher = pool(delay=0.05)
