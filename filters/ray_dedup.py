@@ -2,15 +2,18 @@
 
 MinHash: signatures and band keys are computed where the rows are (map_batches, with the very
 `MinHashDedup` code the local filter runs, so hashes, bands and the 16-bit signature slice are
-identical); rows are exploded to one entry per band and shuffled by (band, key); each bucket emits
-its candidate pairs verified at the threshold. Only verified pairs reach the driver. There a
+identical); rows are exploded to one entry per band and shuffled by band; within a band, rows
+sorted by key form the buckets, and each bucket emits its candidate pairs verified at the
+threshold. A band's task holds n·(2·num_perm + 16) bytes: ~2.7 GB for 10M rows at 128 perms.
+Only verified pairs reach the driver. There a
 union-find joins them into components, and each component is resolved in row order with the
 local filter's rule — a row is dropped when a *kept* earlier row is a verified candidate, and it
 names the most similar one (earliest on ties) — so the kept set equals the local filter's on the
 same input, chains of near-duplicates included (A~B, B~C, A≁C keeps A and C, as locally).
 
 Exact: rows are keyed by a hash of their normalized fields (the local `ExactDedup` key) and
-shuffled by key; every row but the first of its key is a duplicate of the first.
+shuffled into EXACT_BUCKETS groups by that hash; within a group, every row but the first of its
+key is a duplicate of the first.
 
 ROUGE-L stays on the driver (it is exact and order-dependent over all kept rows: no band split).
 """
@@ -52,17 +55,27 @@ class _Signer:
 
 
 def _verified_pairs(threshold: float) -> Any:
+    """map_groups stage over one whole band: rows sorted by band key; each run of equal keys is a
+    bucket whose pairs are verified by their signatures (one call per band, numpy inside)."""
+
     def pairs(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        order = np.asarray(group["order"], dtype=np.int64)
-        empty = {"a": np.zeros(0, np.int64), "b": np.zeros(0, np.int64), "sim": np.zeros(0, np.float64)}
-        if len(order) < 2:
-            return empty
-        sort = np.argsort(order, kind="stable")
-        order, short = order[sort], np.stack(list(group["short"]))[sort]
-        a, b = np.triu_indices(len(order), k=1)
-        sim = (short[a] == short[b]).mean(axis=1)
-        hit = sim >= threshold
-        return {"a": order[a[hit]], "b": order[b[hit]], "sim": sim[hit]}
+        keys = np.asarray(group["key"], dtype=np.uint64)
+        sort = np.lexsort((np.asarray(group["order"], dtype=np.int64), keys))
+        keys, order = keys[sort], np.asarray(group["order"], dtype=np.int64)[sort]
+        short = np.stack(list(group["short"]))[sort] if len(sort) else np.zeros((0, 0), np.uint16)
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+        sizes = np.diff(np.r_[starts, len(keys)])
+        out_a, out_b, out_sim = [], [], []
+        for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+            a, b = np.triu_indices(size, k=1)
+            sim = (short[start + a] == short[start + b]).mean(axis=1)
+            hit = sim >= threshold
+            out_a.append(order[start + a[hit]])
+            out_b.append(order[start + b[hit]])
+            out_sim.append(sim[hit])
+        if not out_a:
+            return {"a": np.zeros(0, np.int64), "b": np.zeros(0, np.int64), "sim": np.zeros(0, np.float64)}
+        return {"a": np.concatenate(out_a), "b": np.concatenate(out_b), "sim": np.concatenate(out_sim)}
 
     return pairs
 
@@ -103,7 +116,8 @@ def minhash_drops(ds: Any, params: dict[str, Any], n_primed: int = 0) -> Drops:
     Rows with order < n_primed are primed: kept unconditionally, like `Filter.prime`."""
     probe = MinHashDedup(**params)
     bands = ds.map_batches(_Signer, fn_constructor_args=(params,), batch_format="numpy", concurrency=(1, 4))
-    pairs = bands.groupby(["band", "key"]).map_groups(_verified_pairs(probe.threshold), batch_format="numpy")
+    # Shuffle by band: one group per band, spread over the cluster (bands run in parallel).
+    pairs = bands.groupby("band").map_groups(_verified_pairs(probe.threshold), batch_format="numpy")
     edges: dict[tuple[int, int], float] = {}
     for batch in pairs.iter_batches(batch_format="numpy", batch_size=65536):
         for a, b, sim in zip(batch["a"].tolist(), batch["b"].tolist(), batch["sim"].tolist(), strict=True):
@@ -111,6 +125,7 @@ def minhash_drops(ds: Any, params: dict[str, Any], n_primed: int = 0) -> Drops:
     return _resolve(edges, n_primed)
 
 
+EXACT_BUCKETS = 64  # shuffle groups for exact dedup (a group holds ~n/64 keys of 16 bytes)
 FIELD_SEP = "\x1f"  # joins a row's raw field values in the `text` column of an exact-dedup dataset
 
 
@@ -119,25 +134,31 @@ def exact_text(record: Record, fields: Sequence[str]) -> str:
 
 
 def _exact_key(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    # The local ExactDedup key (each field normalized, joined), hashed: 16 bytes, not the text, shuffle.
-    keys = [
-        hashlib.blake2b(
-            FIELD_SEP.join(normalize(p) for p in str(t).split(FIELD_SEP)).encode(), digest_size=16
-        ).hexdigest()
+    # The local ExactDedup key (each field normalized, joined) as a 128-bit hash in two columns:
+    # 16 bytes per row cross the shuffle, not the text; a collision needs ~2^64 rows.
+    digests = b"".join(
+        hashlib.blake2b(FIELD_SEP.join(normalize(p) for p in str(t).split(FIELD_SEP)).encode(), digest_size=16).digest()
         for t in batch["text"]
-    ]
-    return {"key": np.asarray(keys), "order": np.asarray(batch["order"], dtype=np.int64)}
+    )
+    halves = np.frombuffer(digests, dtype=np.uint64).reshape(-1, 2)
+    hi, lo = halves[:, 0].copy(), halves[:, 1].copy()
+    return {"bucket": (hi % EXACT_BUCKETS).astype(np.int32), "hi": hi, "lo": lo, "order": batch["order"]}
 
 
 def _later_copies(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    order = np.sort(np.asarray(group["order"], dtype=np.int64))
-    return {"row": order[1:], "first": np.full(len(order) - 1, order[0] if len(order) else 0, dtype=np.int64)}
+    hi, lo = np.asarray(group["hi"], dtype=np.uint64), np.asarray(group["lo"], dtype=np.uint64)
+    order = np.asarray(group["order"], dtype=np.int64)
+    sort = np.lexsort((order, lo, hi))
+    hi, lo, order = hi[sort], lo[sort], order[sort]
+    first_of_run = np.r_[True, (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])][: len(order)]
+    run_start = np.maximum.accumulate(np.where(first_of_run, np.arange(len(order)), 0))
+    return {"row": order[~first_of_run], "first": order[run_start][~first_of_run]}
 
 
 def exact_drops(ds: Any, n_primed: int = 0) -> Drops:
     """Dataset with columns `order` and `text` (`exact_text`) -> rows that repeat an earlier key."""
     keyed = ds.map_batches(_exact_key, batch_format="numpy")
-    later = keyed.groupby("key").map_groups(_later_copies, batch_format="numpy")
+    later = keyed.groupby("bucket").map_groups(_later_copies, batch_format="numpy")
     drops: Drops = {}
     for batch in later.iter_batches(batch_format="numpy", batch_size=65536):
         for row, first in zip(batch["row"].tolist(), batch["first"].tolist(), strict=True):
