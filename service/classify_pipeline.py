@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from filters import build_chain
-from generator.backends import build_teacher
 from generator.classify import LabeledGenerator, classify_texts, label_balance, pick_shots
+from generator.executor import make_teacher
 from generator.labeled_seeds import read_labeled
 from generator.teacher import Teacher
 from generator.writers import jsonl_bytes
@@ -42,7 +42,7 @@ def generate_labeled(
 ) -> RunSummary:
     domain = loaded.domain
     own_teacher = teacher is None
-    teacher = teacher or build_teacher(domain.teacher)
+    teacher = teacher or make_teacher(domain.teacher, domain.executor)
     try:
         with open_run(out_dir, resume) as run:
             live = RunProgress(run.out_dir, 0)
@@ -119,7 +119,7 @@ def label_texts(
     rows = read_labeled(input_path, None, text_field=text_field, require_label=False)
     domain = loaded.domain
     own_teacher = teacher is None
-    teacher = teacher or build_teacher(domain.teacher)
+    teacher = teacher or make_teacher(domain.teacher, domain.executor)
     try:
         with open_run(out_dir, resume) as run:
             live = RunProgress(run.out_dir, 0)

@@ -15,7 +15,7 @@ import typer
 from generator.models import list_models
 from generator.seeds import SeedsConfig, lint_seeds
 from generator.teacher import TeacherUnavailable
-from service import cli_classify, cli_filter, cli_report
+from service import cli_classify, cli_dedup, cli_filter, cli_report
 from service.cli_common import USER_ERRORS, fail, print_funnel
 from service.cli_service import register as register_service_commands
 from service.config import load_config
@@ -30,6 +30,7 @@ app.command("report")(cli_report.report)
 app.command("estimate")(cli_report.estimate)
 finetune_app.command("classifier")(cli_classify.finetune_classifier)
 app.command("filter")(cli_filter.filter_run)
+app.command("dedup")(cli_dedup.dedup)
 
 
 @app.command()
@@ -51,6 +52,11 @@ def generate(
     max_tokens_budget: Annotated[
         int | None, typer.Option(help="stop cleanly once this many tokens (in + out) are spent")
     ] = None,
+    executor: Annotated[str | None, typer.Option(help="where teacher calls run: local (default) or ray")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); implies --executor ray")
+    ] = None,
+    replicas: Annotated[int | None, typer.Option(help="teacher replicas (Ray actors, one engine each)")] = None,
 ) -> None:
     """Generate a dataset: instruction/response pairs from --seeds, or labeled pairs from a --domain.
 
@@ -68,12 +74,13 @@ def generate(
         given = [name for name, value in clashing.items() if value]
         if given:
             fail(f"--domain cannot be combined with {', '.join(given)} (the domain file holds its seeds and settings)")
+    cluster = _executor_overrides(executor, ray_address, replicas)
     try:
         if domain is not None:
-            summary = _generate_domain(domain, out, num, teacher, progress, resume, max_tokens_budget)
+            summary = _generate_domain(domain, out, num, teacher, progress, resume, max_tokens_budget, cluster)
         elif seeds is not None:
             summary = _generate_instructions(
-                seeds, out, num, teacher, config, seed_format, skip_bad_lines, progress, resume
+                seeds, out, num, teacher, config, seed_format, skip_bad_lines, progress, resume, cluster
             )
         else:
             fail("give --seeds FILE (instruction data) or --domain FILE (a domain file)")
@@ -101,6 +108,19 @@ def generate(
     )
 
 
+def _executor_overrides(executor: str | None, address: str | None, replicas: int | None) -> dict[str, Any]:
+    """--executor/--ray-address/--replicas as an `executor:` override (the YAML may set them too)."""
+    out: dict[str, Any] = {}
+    if executor is not None:
+        out["kind"] = executor
+    if address is not None:
+        out["address"] = address
+        out.setdefault("kind", "ray")
+    if replicas is not None:
+        out["replicas"] = replicas
+    return out
+
+
 def _generate_instructions(
     seeds: Path,
     out: Path,
@@ -111,10 +131,11 @@ def _generate_instructions(
     skip_bad_lines: bool,
     progress: bool,
     resume: bool,
+    cluster: dict[str, Any],
 ) -> Any:
     from service.pipeline import generate as run_generate
 
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
     if num is not None:
         overrides.setdefault("generation", {})["num"] = num
     if teacher is not None:
@@ -134,11 +155,12 @@ def _generate_domain(
     progress: bool,
     resume: bool,
     max_tokens_budget: int | None,
+    cluster: dict[str, Any],
 ) -> Any:
     from service.classify_pipeline import generate_labeled
     from service.domains import load_domain
 
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
     if max_tokens_budget is not None:
         overrides["generation"] = {"max_tokens_budget": max_tokens_budget}
     if num is not None:

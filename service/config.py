@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from filters.config import FiltersConfig
 from generator.config import GenerationConfig, TeacherConfig
+from generator.executor import ExecutorConfig
 from generator.seeds import SeedsConfig
 from service.yamlconf import ConfigError, load_yaml_model
 
@@ -28,6 +29,7 @@ class SeedforgeConfig(BaseModel):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     def resolved(self) -> dict[str, Any]:
         """Every value, defaults included: what is saved next to every output."""

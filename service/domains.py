@@ -16,6 +16,7 @@ from filters.config import FilterSpec
 from finetune.classifier_config import ClassifierConfig
 from generator.classify_config import LabeledTask
 from generator.config import TeacherConfig
+from generator.executor import ExecutorConfig
 from generator.labeled_seeds import read_labeled
 from generator.seeds import SeedFileError
 from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located
@@ -24,6 +25,7 @@ from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, vali
 class ClassifyDomain(LabeledTask):
     kind: Literal["classify"] = "classify"
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     # Applied to verified texts; default: length (text_length), exact and ROUGE-L dedup on text.
     filters: list[FilterSpec] | None = None
     student: ClassifierConfig = Field(default_factory=ClassifierConfig)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.backends import build_teacher
+from generator.executor import make_teacher
 from generator.seeds import SeedSet, read_seeds
 from generator.selfinstruct import SelfInstruct
 from generator.teacher import Teacher
@@ -50,7 +50,7 @@ def generate(
     judge = GatewayJudge() if needs_judge(config.filters) else None
     chains = build_chains(config.filters, seed_records(seeds), judge)  # so does a bad filter config
     own_teacher = teacher is None
-    teacher = teacher or build_teacher(config.teacher)  # resolves the model; the engine starts lazily
+    teacher = teacher or make_teacher(config.teacher, config.executor)  # local: the engine starts lazily
     try:
         with open_run(out_dir, resume) as run:
             live = RunProgress(run.out_dir, config.generation.num)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from filters import FilterChain
-from generator.backends import build_teacher
+from generator.executor import make_teacher
 from generator.gateway import Gateway
 from generator.publish import CURRENT, MANIFEST
 from generator.seeds import SeedFileError, read_seeds
@@ -116,7 +116,7 @@ def refilter(
     chains = build_chains(config.filters, prime, judge)  # bad filter config: fail before the lock
     own_teacher = teacher is None and judge is not None
     if own_teacher:
-        teacher = build_teacher(config.teacher)
+        teacher = make_teacher(config.teacher, config.executor)
     try:
         with open_run(run_dir) as run:
             gateway = None

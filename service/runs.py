@@ -88,6 +88,8 @@ def teacher_stats(gateway: Gateway, teacher: Teacher) -> dict[str, Any]:
         "tokens_per_second": round(out_tokens / seconds, 2) if seconds else None,
         "startup_seconds": round(float(getattr(teacher, "startup_seconds", 0.0)), 3),
         "stages": {name: s.as_dict() for name, s in gateway.stats.items()},
+        # where the calls ran: the Ray pool reports replicas, losses and resent requests
+        "executor": describe() if callable(describe := getattr(teacher, "describe", None)) else {"executor": "local"},
     }
 
 

@@ -66,6 +66,10 @@ def cap_problems(config: SeedforgeConfig, settings: ServiceSettings) -> list[str
     return problems
 
 
+# A job choosing a Ray address could point the server at any cluster (or start Ray on all its cores).
+NO_JOB_EXECUTOR = "executor: the executor is set by the service, not by jobs"
+
+
 def _job_config(settings: ServiceSettings, inputs: Path, config_text: bytes, num: int | None) -> SeedforgeConfig:
     path = inputs / CONFIG_NAME
     overrides: dict[str, Any] = {"generation": {"num": num}} if num is not None else {}
@@ -76,6 +80,8 @@ def _job_config(settings: ServiceSettings, inputs: Path, config_text: bytes, num
     except UnicodeDecodeError:
         raise SubmissionError(422, f"{CONFIG_NAME}: not UTF-8 text") from None
     sections = yaml.safe_load(config_text) if config_text else None
+    if isinstance(sections, dict) and "executor" in sections:
+        raise SubmissionError(422, f"{CONFIG_NAME}: {NO_JOB_EXECUTOR}")
     if isinstance(sections, dict) and "teacher" in sections:
         if not settings.allow_job_teacher:
             raise SubmissionError(422, f"{CONFIG_NAME}: teacher: the teacher is set by the service, not by jobs")
@@ -103,6 +109,8 @@ def _domain_job(
         raise SubmissionError(422, f"{DOMAIN_NAME}: seeds_file: set it to {seeds_name!r} to use the uploaded seeds")
     if "teacher" in raw and not settings.allow_job_teacher:
         raise SubmissionError(422, f"{DOMAIN_NAME}: teacher: the teacher is set by the service, not by jobs")
+    if "executor" in raw:
+        raise SubmissionError(422, f"{DOMAIN_NAME}: {NO_JOB_EXECUTOR}")
     # `num` replaces the domain's targets (per_label and total are exclusive; overrides are deep-merged).
     overrides: dict[str, Any] = {"targets": {"total": num, "per_label": None}} if num is not None else {}
     try:
