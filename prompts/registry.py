@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prompts.schemas import JudgeScores, LabeledTexts, NewInstructions, Relabel, Response
+from prompts.schemas import JudgeScores, LabeledTexts, NewInstructions, PairwiseVerdict, Relabel, Response
 from prompts.spec import TaskSpec
 
 SPECS: dict[str, TaskSpec] = {
@@ -36,6 +36,13 @@ SPECS: dict[str, TaskSpec] = {
     ),
     "judge": TaskSpec(
         name="judge", user="judge.user.j2", schema=JudgeScores, description="Rubric scores for one pair (1-10)."
+    ),
+    "pairwise_judge": TaskSpec(
+        name="pairwise_judge",
+        user="pairwise_judge.user.j2",
+        schema=PairwiseVerdict,
+        description="Pairwise preference: which of answers A/B follows the instruction (and reference) better.",
+        defaults={"reference": ""},
     ),
 }
 

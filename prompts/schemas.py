@@ -3,6 +3,8 @@ the guided-decoding grammar, so the teacher cannot pad its answer with fields no
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -56,3 +58,16 @@ class JudgeScores(BaseModel):
     relevance: int = Field(ge=1, le=10)
     clarity: int = Field(ge=1, le=10)
     usefulness: int = Field(ge=1, le=10)
+
+
+class PairwiseVerdict(BaseModel):
+    """A judge's preference between two answers to one instruction (positions A/B, not models).
+
+    The reason comes first so the verdict is decoded after it, and is capped: a small judge
+    otherwise writes until max_tokens and the verdict is lost to truncation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=300)
+    winner: Literal["A", "B", "tie"]
