@@ -317,8 +317,15 @@ def reload_trained(artifact: str | Path, student: str | Path, dtype: Any, lora: 
     return PeftModel.from_pretrained(load_student(student, dtype), str(artifact))
 
 
-def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | Path | None = None) -> Path:
-    """Fold a LoRA adapter into its base model and save a plain transformers model + tokenizer."""
+def merge_adapter(
+    adapter_dir: str | Path, out_dir: str | Path, base: str | Path | None = None, dtype: str = "float32"
+) -> Path:
+    """Fold a LoRA adapter into its base model and save a plain transformers model + tokenizer.
+
+    The merge runs in float32: a LoRA delta is small beside the weights, and adding it to bf16
+    weights rounds a visible part of it away. `dtype` is what is saved (bfloat16 halves the size
+    at that rounding cost)."""
+    import torch
     from peft import PeftConfig, PeftModel
     from transformers import AutoTokenizer
 
@@ -331,7 +338,8 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | Path
             f"{adapter_dir}/adapter_config.json: field 'base_model_name_or_path': base model {base_path!r} is not a "
             "local directory; pass the base model explicitly"
         )
-    merged = PeftModel.from_pretrained(load_student(base_path, "auto"), str(adapter_dir)).merge_and_unload()
+    merged = PeftModel.from_pretrained(load_student(base_path, torch.float32), str(adapter_dir)).merge_and_unload()
+    merged = merged.to(getattr(torch, dtype))
     out = Path(out_dir)
     merged.save_pretrained(str(out))
     AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(str(out))

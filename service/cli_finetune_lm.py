@@ -33,6 +33,10 @@ def finetune_lm(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="output dir (default RUN_DIR/lm)")] = None,
     max_steps: Annotated[int | None, typer.Option(help="override sft.max_steps")] = None,
+    packing: Annotated[
+        bool | None,
+        typer.Option("--packing/--no-packing", help="override sft.packing (best-fit packing, padding-free)"),
+    ] = None,
     judge: Annotated[
         bool | None, typer.Option("--judge/--no-judge", help="teacher-judged win rate on --eval (default on)")
     ] = None,
@@ -51,8 +55,13 @@ def finetune_lm(
         overrides["student"] = student
     if lora is not None:
         overrides["lora"] = {"enabled": lora}
+    sft: dict[str, Any] = {}
     if max_steps is not None:
-        overrides["sft"] = {"max_steps": max_steps}
+        sft["max_steps"] = max_steps
+    if packing is not None:
+        sft["packing"] = packing
+    if sft:
+        overrides["sft"] = sft
     if judge is not None:
         overrides["eval"] = {"judge": judge}
     try:
@@ -77,12 +86,18 @@ def merge(
     adapter_dir: Annotated[Path, typer.Argument(help="LoRA adapter dir written by `finetune lm`")],
     out: Annotated[Path, typer.Option(help="directory for the merged model")],
     base: Annotated[Path | None, typer.Option(help="base model dir (default: recorded in the adapter)")] = None,
+    dtype: Annotated[
+        str, typer.Option(help="saved weights: float32 (exact merge) or bfloat16/float16 (half the size)")
+    ] = "float32",
 ) -> None:
     """Fold a LoRA adapter into its base model: a plain transformers model dir (e.g. for vLLM)."""
     from finetune.lm import merge_adapter
 
+    if dtype not in ("float32", "bfloat16", "float16"):
+        fail(f"--dtype: expected float32, bfloat16 or float16, got {dtype!r}")
+        return
     try:
-        path = merge_adapter(adapter_dir, out, base)
+        path = merge_adapter(adapter_dir, out, base, dtype)
     except _user_errors() as exc:
         fail(str(exc))
         return

@@ -60,6 +60,18 @@ def schema_title(request: ChatRequest) -> str:
     return str((request.json_schema or {}).get("title", ""))
 
 
+def _section(body: str, start: str, end: str) -> str:
+    return body.split(start, 1)[1].split(end, 1)[0] if start in body else ""
+
+
+def scripted_preference(body: str) -> str:
+    reference = set(_section(body, "Reference answer (written by an expert):\n", "\n\nAnswer A:").lower().split())
+    a = set(_section(body, "Answer A:\n", "\n\nAnswer B:").lower().split())
+    b = set(_section(body, "Answer B:\n", "\n\nJudge which").lower().split())
+    overlap_a, overlap_b = len(a & reference), len(b & reference)
+    return "A" if overlap_a > overlap_b else "B" if overlap_b > overlap_a else "tie"
+
+
 class ScriptedTeacher:
     def __init__(
         self, faults: Fault | None = None, model: str = "scripted", revision: str = "v1", mislabel_rate: float = 0.0
@@ -106,6 +118,11 @@ class ScriptedTeacher:
             low = "careless" in body
             scores = {c: (2 if low else rng.randint(6, 10)) for c in ("accuracy", "relevance", "clarity", "usefulness")}
             text = json.dumps({"rationale": "scripted", **scores})
+        elif title == "PairwiseVerdict":
+            # Prefers the answer sharing more words with the reference: a judge tests can predict.
+            body = request.messages[-1]["content"]
+            winner = scripted_preference(body)
+            text = json.dumps({"reason": "scripted", "winner": winner})
         elif title == "LabeledTexts":
             prompt = request.messages[-1]["content"]
             label = prompt.split('belong to the label "', 1)[1].split('"', 1)[0]
