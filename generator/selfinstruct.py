@@ -151,29 +151,41 @@ class SelfInstruct:
             )
             for r in accepted
         ]
-        out = []
-        for record, outcome in zip(accepted, self.gateway.run(calls, RESPONSE_STAGE), strict=True):
-            if not outcome.ok:
-                failed = quarantine(outcome, record.id, RESPONSE_STAGE)
-                out.append(
-                    record.with_meta(response_request=self._request_meta(outcome)).model_copy(
-                        update={"rejection": failed.rejection}
-                    )
-                )
-                continue
-            assert isinstance(outcome.parsed, Response)
-            answered = record.with_fields(output=outcome.parsed.output.strip()).with_meta(
-                response_request=self._request_meta(outcome)
-            )
-            out.append(self.screen_response(answered))
-        return out
+        return answer_records(self.gateway, accepted, calls, self.screen_response, RESPONSE_STAGE)
 
     def _request_meta(self, outcome: Outcome) -> dict[str, Any]:
-        spec = outcome.call.spec
-        return {
-            "id": outcome.request_id,
-            "template": {"name": spec.name, "hash": spec.template_hash},
-            "sampling": outcome.call.sampling.model_dump(),
-            "seed": outcome.seed,
-            "attempts": outcome.attempts,
-        }
+        return request_meta(outcome)
+
+
+def request_meta(outcome: Outcome) -> dict[str, Any]:
+    """Lineage of one teacher request, kept in a row's meta: id, template, sampling, seed, attempts."""
+    spec = outcome.call.spec
+    return {
+        "id": outcome.request_id,
+        "template": {"name": spec.name, "hash": spec.template_hash},
+        "sampling": outcome.call.sampling.model_dump(),
+        "seed": outcome.seed,
+        "attempts": outcome.attempts,
+    }
+
+
+def answer_records(
+    gateway: Gateway, records: list[Record], calls: list[Call], screen: Screen, stage: str
+) -> list[Record]:
+    """One batch of `Response` calls (one per record): answered rows screened, failures quarantined."""
+    out = []
+    for record, outcome in zip(records, gateway.run(calls, stage), strict=True):
+        if not outcome.ok:
+            failed = quarantine(outcome, record.id, stage)
+            out.append(
+                record.with_meta(response_request=request_meta(outcome)).model_copy(
+                    update={"rejection": failed.rejection}
+                )
+            )
+            continue
+        assert isinstance(outcome.parsed, Response)
+        answered = record.with_fields(output=outcome.parsed.output.strip()).with_meta(
+            response_request=request_meta(outcome)
+        )
+        out.append(screen(answered))
+    return out

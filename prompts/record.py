@@ -64,6 +64,8 @@ class Record(BaseModel):
     output: str = ""
     text: str = ""
     label: str = ""
+    # Follow-up turns after the first answer (user, assistant, ...): multi-turn instruction rows.
+    turns: list[dict[str, str]] = Field(default_factory=list)
     meta: dict[str, Any] = Field(default_factory=dict)
     rejection: Rejection | None = None
 
@@ -95,6 +97,7 @@ class Record(BaseModel):
         return [
             {"role": "user", "content": self.prompt_text()},
             {"role": "assistant", "content": self.output},
+            *({"role": t["role"], "content": t["content"]} for t in self.turns),
         ]
 
     def to_row(self) -> dict[str, Any]:
@@ -104,6 +107,8 @@ class Record(BaseModel):
             row.update(text=self.text, label=self.label)
         else:
             row.update(instruction=self.instruction, input=self.input, output=self.output)
+            if self.turns:
+                row["turns"] = self.turns
         row["messages"] = self.messages()
         row["meta"] = self.meta
         if self.rejection is not None:
@@ -124,5 +129,6 @@ class Record(BaseModel):
             kind=row.get("kind", "instruction"),
             meta=row.get("meta", {}),
             rejection=rejection,
+            turns=row.get("turns", []),
             **fields,
         )

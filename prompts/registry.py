@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from prompts.schemas import JudgeScores, LabeledTexts, NewInstructions, PairwiseVerdict, Relabel, Response
+from prompts.schemas import (
+    EvolvedInstruction,
+    FollowUp,
+    JudgeScores,
+    LabeledTexts,
+    NewInstructions,
+    PairwiseVerdict,
+    Paraphrase,
+    Relabel,
+    Response,
+    Translation,
+)
 from prompts.spec import TaskSpec
 
 SPECS: dict[str, TaskSpec] = {
@@ -43,6 +54,28 @@ SPECS: dict[str, TaskSpec] = {
         schema=PairwiseVerdict,
         description="Pairwise preference: which of answers A/B follows the instruction (and reference) better.",
         defaults={"reference": ""},
+    ),
+    "evolve": TaskSpec(
+        name="evolve",
+        user="evolve.user.j2",
+        schema=EvolvedInstruction,
+        description="Evol-Instruct: an in-depth (method given) or in-breadth rewrite of one instruction.",
+        defaults={"method": "", "input": ""},
+    ),
+    "paraphrase": TaskSpec(
+        name="paraphrase", user="paraphrase.user.j2", schema=Paraphrase, description="One instruction reworded."
+    ),
+    "translate": TaskSpec(
+        name="translate",
+        user="translate.user.j2",
+        schema=Translation,
+        description="One leg of a round-trip translation through a pivot language.",
+    ),
+    "follow_up": TaskSpec(
+        name="follow_up",
+        user="follow_up.user.j2",
+        schema=FollowUp,
+        description="The user's next question, given the conversation so far (multi-turn rows).",
     ),
 }
 

@@ -71,3 +71,35 @@ class PairwiseVerdict(BaseModel):
 
     reason: str = Field(max_length=300)
     winner: Literal["A", "B", "tie"]
+
+
+class EvolvedInstruction(BaseModel):
+    """An Evol-Instruct rewrite: the new prompt only (never its answer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field(min_length=1, max_length=600)
+
+
+class Paraphrase(BaseModel):
+    """The same instruction in other words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field(min_length=1, max_length=600)
+
+
+class Translation(BaseModel):
+    """One leg of a round-trip translation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=800)
+
+
+class FollowUp(BaseModel):
+    """The user's next question in a conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=300)

@@ -160,19 +160,57 @@ def _generate_domain(
     cluster: dict[str, Any],
 ) -> Any:
     from service.classify_pipeline import generate_labeled
-    from service.domains import load_domain
+    from service.domains import LoadedInstructDomain, load_any_domain, read_yaml
 
     overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
     if max_tokens_budget is not None:
         overrides["generation"] = {"max_tokens_budget": max_tokens_budget}
+    path = domain / "domain.yaml" if domain.is_dir() else domain
+    if read_yaml(path)[0].get("kind") == "instruct":
+        if num is not None:
+            overrides.setdefault("generation", {})["num"] = num
+        if teacher is not None:
+            overrides["teacher"] = {"model": teacher}
+        instruct = load_any_domain(path, overrides)
+        assert isinstance(instruct, LoadedInstructDomain)
+        from service.pipeline import generate as run_generate
+
+        return run_generate(instruct.domain.run_config(), instruct.seeds_path, out, progress=progress, resume=resume)
     if num is not None:
         overrides["targets"] = {"total": num, "per_label": None}
-    loaded = load_domain(domain, overrides)
+    loaded = load_any_domain(path, overrides)
+    assert not isinstance(loaded, LoadedInstructDomain)
     if teacher is not None:
         loaded.domain = loaded.domain.model_copy(
             update={"teacher": loaded.domain.teacher.model_copy(update={"model": teacher})}
         )
     return generate_labeled(loaded, out, progress=progress, resume=resume)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="directory for the new domain (created if missing)")],
+    kind: Annotated[str, typer.Option(help="instruct (instruction/response pairs) or classify (labeled texts)")] = (
+        "instruct"
+    ),
+    force: Annotated[bool, typer.Option(help="overwrite an existing domain.yaml / seeds.jsonl")] = False,
+) -> None:
+    """Start a new task domain: a commented domain.yaml (and a seeds.jsonl template for instruct)."""
+    from service.domain_init import init_domain
+
+    if kind not in ("instruct", "classify"):
+        fail(f"--kind: expected instruct or classify, got {kind!r}")
+        return
+    try:
+        written = init_domain(directory, "instruct" if kind == "instruct" else "classify", force=force)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+        return
+    for path in written:
+        typer.echo(f"wrote {path}")
+    seeds = " and the seed tasks in seeds.jsonl" if kind == "instruct" else " (labels and their seed examples)"
+    typer.echo(f"next: replace every TODO in domain.yaml{seeds}, then")
+    typer.echo(f"  seedforge generate --domain {directory} --out runs/{directory.name or 'domain'}")
 
 
 @app.command()

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from filters.config import FiltersConfig
 from generator.config import GenerationConfig, TeacherConfig
 from generator.executor import ExecutorConfig
+from generator.modes_config import AugmentConfig, EvolConfig, MultiTurnConfig
 from generator.seeds import SeedsConfig
 from service.yamlconf import ConfigError, load_yaml_model
 
@@ -30,6 +31,10 @@ class SeedforgeConfig(BaseModel):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    # Modes after Self-Instruct, in this order; each is off by default.
+    evol: EvolConfig = Field(default_factory=EvolConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    multi_turn: MultiTurnConfig = Field(default_factory=MultiTurnConfig)
 
     def resolved(self) -> dict[str, Any]:
         """Every value, defaults included: what is saved next to every output."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import yaml
 from pydantic import Field
 
 from filters.config import FilterSpec
@@ -19,6 +20,8 @@ from generator.config import TeacherConfig
 from generator.executor import ExecutorConfig
 from generator.labeled_seeds import read_labeled
 from generator.seeds import SeedFileError
+from service.config import SeedforgeConfig
+from service.domain_init import check_domain_filled, check_seeds_filled
 from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located
 
 
@@ -43,6 +46,28 @@ class ClassifyDomain(LabeledTask):
         ]
 
 
+class InstructDomain(SeedforgeConfig):
+    """An instruction domain: the whole run config plus where its seed tasks are."""
+
+    kind: Literal["instruct"] = "instruct"
+    name: str = ""
+    description: str = Field("", description="what the tasks are about (used as generation.domain)")
+    seeds_file: str = "seeds.jsonl"
+
+    def run_config(self) -> SeedforgeConfig:
+        data = self.model_dump(exclude={"kind", "name", "description", "seeds_file"})
+        if self.description and not self.generation.domain:
+            data["generation"]["domain"] = self.description
+        return SeedforgeConfig.model_validate(data)
+
+
+@dataclass
+class LoadedInstructDomain:
+    path: Path
+    domain: InstructDomain
+    seeds_path: Path
+
+
 @dataclass
 class LoadedDomain:
     path: Path
@@ -50,7 +75,32 @@ class LoadedDomain:
     seeds: dict[str, list[str]]  # label -> seed texts (inline first, then the seeds file)
 
 
+def _field_lines(data: object, root: yaml.Node | None, prefix: tuple[Any, ...] = ()) -> dict[str, int | None]:
+    """Dotted field path -> YAML line, for every scalar in the file (error messages)."""
+    out: dict[str, int | None] = {}
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else []
+    for key, value in items:
+        path = (*prefix, key)
+        if isinstance(value, dict | list):
+            out.update(_field_lines(value, root, path))
+        else:
+            out[".".join(str(p) for p in path)] = node_line(root, path)
+    return out
+
+
 def load_domain(path: str | Path, overrides: dict[str, object] | None = None) -> LoadedDomain:
+    """A classification domain (labels, targets, student)."""
+    loaded = load_any_domain(path, overrides)
+    if isinstance(loaded, LoadedInstructDomain):
+        raise ConfigError(
+            f"{loaded.path}: kind: instruct — this command needs a classification domain (kind: classify)"
+        )
+    return loaded
+
+
+def load_any_domain(
+    path: str | Path, overrides: dict[str, object] | None = None
+) -> LoadedDomain | LoadedInstructDomain:
     """Validate a domain file and its seeds; every error names the file, line and field."""
     path = Path(path)
     if path.is_dir():
@@ -59,8 +109,18 @@ def load_domain(path: str | Path, overrides: dict[str, object] | None = None) ->
     if overrides:
         data = deep_merge(data, overrides)
     kind = data.get("kind", "classify")
-    if kind != "classify":
-        raise ConfigError(f"{path}: kind {kind!r} is not supported (known: classify)")
+    if kind not in ("classify", "instruct"):
+        line = node_line(root, ("kind",)) if root is not None else None
+        raise ConfigError(
+            f"{path}{f':{line}' if line else ''}: kind: {kind!r} is not supported (known: classify, instruct)"
+        )
+    lines = _field_lines(data, root)
+    check_domain_filled(path, data, lines)
+    if kind == "instruct":
+        instruct = validate_located(InstructDomain, data, str(path), root)
+        seeds_path = (path.parent / instruct.seeds_file).resolve()
+        check_seeds_filled(seeds_path)
+        return LoadedInstructDomain(path, instruct, seeds_path)
     domain = validate_located(ClassifyDomain, data, str(path), root)
     seeds = {label.name: list(label.seeds) for label in domain.labels}
     if domain.seeds_file:

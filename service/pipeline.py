@@ -19,6 +19,7 @@ from generator.teacher import Teacher
 from prompts import Record
 from service.config import SeedforgeConfig
 from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
+from service.modes import elimination_chain, run_before_post, run_multi_turn
 from service.progress import ObservedGateway, RunProgress
 from service.runs import RunSummary, finish_run, open_run, teacher_stats
 
@@ -49,6 +50,7 @@ def generate(
     seeds = read_seeds(seeds_path, config.seeds)  # fails before the engine starts or files appear
     judge = GatewayJudge() if needs_judge(config.filters) else None
     chains = build_chains(config.filters, seed_records(seeds), judge)  # so does a bad filter config
+    elimination = elimination_chain(config)
     own_teacher = teacher is None
     teacher = teacher or make_teacher(config.teacher, config.executor)  # local: the engine starts lazily
     try:
@@ -78,7 +80,9 @@ def generate(
             result = strategy.run(seeds.tasks)
             if bar is not None:
                 bar.close()
-            records = screen_post(chains.post, result.records)
+            records, modes = run_before_post(config, gateway, chains, live.screen, elimination, seeds, result.records)
+            records = screen_post(chains.post, records)
+            records, multi_turn = run_multi_turn(config, gateway, records)
             stats = {
                 "run": {
                     "seed_file": seeds.path,
@@ -94,6 +98,8 @@ def generate(
                 "teacher": teacher_stats(gateway, teacher),
                 "wall_seconds": {"generation": round(time.perf_counter() - t_gen, 3), **chains.seconds},
             }
+            if modes or multi_turn:
+                stats["modes"] = {**modes, **multi_turn}
             live.set(stage="publishing")
             summary = finish_run(run, records, config.resolved(), stats)
             live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])

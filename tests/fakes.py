@@ -60,6 +60,13 @@ def schema_title(request: ChatRequest) -> str:
     return str((request.json_schema or {}).get("title", ""))
 
 
+EVOL_ADDITIONS = (
+    "Also explain the trade-offs involved for",
+    "Give three concrete steps, citing",
+    "Justify each claim with",
+)
+
+
 def _section(body: str, start: str, end: str) -> str:
     return body.split(start, 1)[1].split(end, 1)[0] if start in body else ""
 
@@ -123,6 +130,25 @@ class ScriptedTeacher:
             body = request.messages[-1]["content"]
             winner = scripted_preference(body)
             text = json.dumps({"reason": "scripted", "winner": winner})
+        elif title == "EvolvedInstruction":
+            body = request.messages[-1]["content"]
+            parent = _section(body, "Given prompt:\n", "\n\n").strip()
+            extra = f"{rng.choice(EVOL_ADDITIONS)} {rng.choice(TOPICS)} #{rng.randint(0, 999)}"
+            text = json.dumps({"instruction": f"{parent} {extra}."})
+        elif title == "Paraphrase":
+            source = _section(request.messages[-1]["content"], "Instruction:\n", "\n\n").strip()
+            words = source.rstrip(".").split()
+            # Reversed word order: the same words (near-duplicate by bag) but a new sequence.
+            text = json.dumps(
+                {"instruction": f"In other words: {' '.join(reversed(words))} (take {rng.randint(0, 99)})"}
+            )
+        elif title == "Translation":
+            body = request.messages[-1]["content"]
+            language = body.split("Translate the text below into ", 1)[1].split(".", 1)[0]
+            source = _section(body, "Text:\n", "\n\n").strip()
+            text = json.dumps({"text": f"{source} ({language})"})
+        elif title == "FollowUp":
+            text = json.dumps({"question": f"Can you give an example of {rng.choice(TOPICS)}?"})
         elif title == "LabeledTexts":
             prompt = request.messages[-1]["content"]
             label = prompt.split('belong to the label "', 1)[1].split('"', 1)[0]

@@ -1,0 +1,128 @@
+"""Augmentation: new wordings of existing rows — paraphrases, and round trips through a pivot
+language (text → pivot → back) — with the teacher.
+
+The answer is carried over from the source row: a rewording asks the same thing, so the answer
+stays right and costs no teacher call. Augmented rows carry their source's id and text, and go
+through the instruction chain like any candidate: dedup there sees the source (it was kept or
+primed before), so a rewording too close to it is rejected naming it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.gateway import Call, Gateway, Outcome
+from generator.modes_config import AugmentConfig
+from generator.selfinstruct import Screen, quarantine, request_meta
+from prompts import Record, get_spec, stable_hash
+from prompts.schemas import Paraphrase, Translation
+
+AUGMENT_STAGE = "augment"
+
+
+@dataclass
+class AugmentResult:
+    records: list[Record]
+    methods: dict[str, dict[str, int]] = field(default_factory=dict)  # method -> created/kept
+
+
+class Augmenter:
+    def __init__(self, config: AugmentConfig, gateway: Gateway, screen_instruction: Screen, screen_response: Screen):
+        self.config = config
+        self.gateway = gateway
+        self.screen_instruction = screen_instruction
+        self.screen_response = screen_response
+        self.paraphrase_spec = get_spec("paraphrase")
+        self.translate_spec = get_spec("translate")
+
+    def run(self, sources: list[Record]) -> AugmentResult:
+        sources = [s for s in sources if not s.rejected and s.output.strip()]
+        jobs: list[tuple[Record, str, Outcome]] = []  # (source, method, outcome with the new wording)
+        calls = [
+            Call(
+                self.paraphrase_spec,
+                self.paraphrase_spec.render(instruction=s.instruction),
+                self.config.sampling,
+                key=f"paraphrase/{s.id}/{v}",  # the key seeds the request: variants differ
+            )
+            for s in sources
+            for v in range(self.config.paraphrases)
+        ]
+        outcomes = self.gateway.run(calls, AUGMENT_STAGE) if calls else []
+        pairs = [(s, v) for s in sources for v in range(self.config.paraphrases)]
+        jobs += [(s, f"paraphrase:{v}", o) for (s, v), o in zip(pairs, outcomes, strict=True)]
+        jobs += self._round_trips(sources)
+        out: list[Record] = []
+        methods: dict[str, Counter[str]] = {}
+        for position, (source, method, outcome) in enumerate(jobs):
+            kind = method.split(":", 1)[0]
+            methods.setdefault(kind, Counter())["created"] += 1
+            lineage: dict[str, Any] = {
+                "augmented_from": {"id": source.id, "instruction": source.instruction},
+                "augmentation": self._describe(method, outcome),
+                "round": 2000,
+                "prompt": position,
+                "position": 0,
+            }
+            if not outcome.ok:
+                rid = stable_hash("quarantine", outcome.call.key, outcome.request_id)
+                out.append(quarantine(outcome, rid, AUGMENT_STAGE, **lineage))
+                continue
+            parsed = outcome.parsed
+            text = parsed.instruction if isinstance(parsed, Paraphrase) else getattr(parsed, "text", "")
+            record = Record(
+                id=stable_hash(outcome.request_id, "augmented"),
+                instruction=text.strip(),
+                input=source.input,
+                output=source.output,
+                meta={**lineage, "instruction_request": request_meta(outcome)},
+            )
+            record = self.screen_instruction(record)
+            if not record.rejected:
+                record = self.screen_response(record)
+            if not record.rejected:
+                methods[kind]["kept"] += 1
+            out.append(record)
+        return AugmentResult(out, {k: dict(v) for k, v in sorted(methods.items())})
+
+    def _round_trips(self, sources: list[Record]) -> list[tuple[Record, str, Outcome]]:
+        """Both legs as two batches per pivot; a failed first leg is the row's outcome."""
+        jobs = []
+        for pivot in self.config.pivots:
+            there = self.gateway.run(
+                [self._translate(s.instruction, pivot, f"round_trip/{pivot}/{s.id}/there") for s in sources],
+                AUGMENT_STAGE,
+            )
+            back_sources, back_calls = [], []
+            for source, outcome in zip(sources, there, strict=True):
+                if not outcome.ok:
+                    jobs.append((source, f"round_trip:{pivot}", outcome))
+                    continue
+                assert isinstance(outcome.parsed, Translation)
+                back_sources.append((source, outcome.parsed.text))
+                back_calls.append(
+                    self._translate(outcome.parsed.text, self.config.language, f"round_trip/{pivot}/{source.id}/back")
+                )
+            back = self.gateway.run(back_calls, AUGMENT_STAGE) if back_calls else []
+            for (source, pivot_text), outcome in zip(back_sources, back, strict=True):
+                jobs.append((source, f"round_trip:{pivot}:{pivot_text}", outcome))
+        return jobs
+
+    def _translate(self, text: str, language: str, key: str) -> Call:
+        messages = self.translate_spec.render(text=text, language=language)
+        return Call(self.translate_spec, messages, self.config.translation_sampling, key=key)
+
+    @staticmethod
+    def _describe(method: str, outcome: Outcome) -> dict[str, Any]:
+        kind, _, rest = method.partition(":")
+        if kind == "paraphrase":
+            return {"method": "paraphrase", "variant": int(rest)}
+        pivot, _, pivot_text = rest.partition(":")
+        entry: dict[str, Any] = {"method": "round_trip", "pivot": pivot}
+        if pivot_text:
+            entry["pivot_text"] = pivot_text
+        else:
+            entry["failed_leg"] = "there"
+        return entry
