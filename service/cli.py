@@ -15,7 +15,7 @@ import typer
 from generator.models import list_models
 from generator.seeds import SeedsConfig, lint_seeds
 from generator.teacher import TeacherUnavailable
-from service import cli_classify, cli_dedup, cli_filter, cli_finetune_lm, cli_report
+from service import cli_classify, cli_dedup, cli_export, cli_filter, cli_finetune_lm, cli_report
 from service.cli_common import USER_ERRORS, fail, print_funnel
 from service.cli_service import register as register_service_commands
 from service.config import load_config
@@ -33,6 +33,7 @@ app.command("filter")(cli_filter.filter_run)
 app.command("dedup")(cli_dedup.dedup)
 finetune_app.command("lm")(cli_finetune_lm.finetune_lm)
 finetune_app.command("merge")(cli_finetune_lm.merge)
+app.command("export")(cli_export.export)
 
 
 @app.command()
