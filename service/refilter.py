@@ -34,6 +34,7 @@ from generator.teacher import Teacher
 from prompts import Record
 from service.config import ConfigError, SeedforgeConfig, load_config
 from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
+from service.modes import elimination_chain
 from service.pipeline import seed_records
 from service.runs import RunSummary, finish_run, open_run, teacher_stats
 
@@ -114,6 +115,7 @@ def refilter(
 
     judge = GatewayJudge() if needs_judge(config.filters) else None
     chains = build_chains(config.filters, prime, judge)  # bad filter config: fail before the lock
+    elimination = elimination_chain(config)
     own_teacher = teacher is None and judge is not None
     if own_teacher:
         teacher = make_teacher(config.teacher, config.executor)
@@ -130,7 +132,12 @@ def refilter(
                 )
                 judge.gateway = gateway
             started = time.perf_counter()
-            screened = screen(candidates, chains.instruction, chains.response, config.generation.num)
+            skip = set(config.evol.skip_filters)
+            evolved = (
+                FilterChain(chains.instruction.stage, [f for f in chains.instruction.filters if f.name not in skip]),
+                elimination,
+            )
+            screened = screen(candidates, chains.instruction, chains.response, config.generation.num, evolved)
             screened = screen_post(chains.post, screened)
             stats: dict[str, Any] = {
                 "run": {**old_stats.get("run", {}), "refiltered_from_version": source_version},
@@ -154,19 +161,30 @@ def refilter(
             teacher.close()
 
 
-def screen(records: Sequence[Record], instruction: FilterChain, response: FilterChain, target: int) -> list[Record]:
-    """Instruction chain, response chain and quota, row by row in generation order."""
+def screen(
+    records: Sequence[Record],
+    instruction: FilterChain,
+    response: FilterChain,
+    target: int,
+    evolved: tuple[FilterChain, FilterChain] | None = None,
+) -> list[Record]:
+    """Instruction chain, response chain and quota, row by row in generation order. Evolved rows
+    take the chains they took when generated: `evolved` = (instruction chain without the filters
+    they skip, elimination). The quota counts Self-Instruct's rows only, as generation did."""
     out = []
     kept = 0
     for record in records:
-        record = instruction(record)
+        is_evolved = evolved is not None and "evolved_from" in record.meta
+        record = (evolved[0] if evolved is not None and is_evolved else instruction)(record)
         if not record.rejected:
             if "response_request" not in record.meta and not record.output:
                 # Rejected before it was ever answered, and re-filtering does not generate.
                 record = record.reject(REFILTER_STAGE, "unanswered")
             else:
                 record = response(record)
-        if not record.rejected:
+        if not record.rejected and evolved is not None and is_evolved:
+            record = evolved[1](record)
+        if not record.rejected and not ({"evolved_from", "augmented_from"} & record.meta.keys()):
             if kept >= target:
                 record = record.reject("quota", "over_target", target=target)
             else:

@@ -211,3 +211,18 @@ def test_every_mode_with_the_real_engine_gives_valid_rows_with_lineage(vllm_teac
         roles = [m["role"] for m in row["messages"]]
         assert roles == ["user", "assistant"] * (len(roles) // 2)
     assert any(len(r["messages"]) == 4 for r in train)  # at least one row got its follow-up exchange
+
+
+def test_refiltering_a_run_with_modes_replays_the_same_decisions(tmp_path):
+    from service.refilter import refilter
+
+    cfg = config(evol={"rounds": 2}, augment={"paraphrases": 1, "pivots": ["French"]}, multi_turn={"turns": 1})
+    generate(cfg, GENERAL_SEEDS, tmp_path / "run", teacher=ScriptedTeacher())
+    before = {r["id"]: r for r in read(tmp_path / "run" / "train.jsonl")}
+    assert any("evolved_from" in r["meta"] for r in before.values())
+    assert any("augmented_from" in r["meta"] for r in before.values())
+    summary = refilter(tmp_path / "run", seeds_path=GENERAL_SEEDS)
+    after = {r["id"]: r for r in read(tmp_path / "run" / "train.jsonl")}
+    assert summary.manifest["version"] == 2
+    assert set(after) == set(before)  # no quota cut of mode rows, no ROUGE-L on evolved rows
+    assert all(after[i]["messages"] == before[i]["messages"] for i in after)  # follow-up turns kept
