@@ -407,3 +407,25 @@ def test_pairwise_judge_through_the_real_engine_gives_verdicts(vllm_teacher):
     assert all(v in ("A", "B", "tie", None) for v in verdicts)
     stats = judge.stats()
     assert stats["requests"] >= 3 and stats["error"] is None and stats["model"] == vllm_teacher.model_name
+
+
+def test_gpu_defaults_are_bf16_with_gradient_checkpointing_and_cpu_defaults_are_not():
+    from finetune.lm_config import device_defaults
+
+    assert device_defaults(True) == {"bf16": True, "gradient_checkpointing": True}
+    assert device_defaults(False) == {"bf16": False, "gradient_checkpointing": False, "use_cpu": True}
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_lora_on_a_gpu_trains_in_bf16(tmp_path, tiny_model_dir):
+    from finetune.lm import train_lm
+
+    run = write_run(tmp_path / "run", [chat(q, a) for q, a in QA * 2])
+    config = LMConfig(validation_fraction=0.25, sft={"max_steps": 3, "per_device_train_batch_size": 4})
+    result = train_lm(run / "train.jsonl", tiny_model_dir, tmp_path / "out", config)
+    assert result.metrics["device"] == "cuda"
+    import yaml
+
+    resolved = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["sft_config"]
+    assert resolved["bf16"] is True and resolved["gradient_checkpointing"] is True
