@@ -67,8 +67,7 @@ class Augmenter:
                 "position": 0,
             }
             if not outcome.ok:
-                rid = stable_hash("quarantine", outcome.call.key, outcome.request_id)
-                out.append(quarantine(outcome, rid, AUGMENT_STAGE, **lineage))
+                out.append(quarantine(outcome, None, AUGMENT_STAGE, **lineage))
                 continue
             parsed = outcome.parsed
             text = parsed.instruction if isinstance(parsed, Paraphrase) else getattr(parsed, "text", "")

@@ -106,8 +106,7 @@ class EvolInstruct:
                 "position": 0,
             }
             if not outcome.ok:
-                rid = stable_hash("quarantine", outcome.call.key, outcome.request_id)
-                out.append(quarantine(outcome, rid, EVOL_STAGE, **lineage))
+                out.append(quarantine(outcome, None, EVOL_STAGE, **lineage))
                 continue
             assert isinstance(outcome.parsed, EvolvedInstruction)
             record = Record(

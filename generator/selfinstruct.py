@@ -36,8 +36,11 @@ class GenerationResult:
     stopped: str = "target"  # why generation ended: target | max_rounds | token_budget
 
 
-def quarantine(outcome: Outcome, record_id: str, stage: str, **meta: Any) -> Record:
-    """A request that never produced valid output still becomes a row: rejected, with evidence."""
+def quarantine(outcome: Outcome, record_id: str | None, stage: str, **meta: Any) -> Record:
+    """A request that never produced valid output still becomes a row: rejected, with evidence.
+    Without a record id, the row's id comes from the call's key and the failed request's id."""
+    if record_id is None:
+        record_id = stable_hash("quarantine", outcome.call.key, outcome.request_id)
     return Record(id=record_id, meta={**meta, "request_ids": outcome.request_ids}).reject(
         "validation",
         outcome.failure or "invalid",
@@ -91,8 +94,7 @@ class SelfInstruct:
                 # round/prompt/position: the order rows were screened in, which re-filtering replays
                 base_meta = {"round": rounds, "prompt": i, "demos": demos[i], "teacher": self.teacher_meta()}
                 if not outcome.ok:
-                    rid = stable_hash("quarantine", outcome.call.key, outcome.request_id)
-                    records.append(quarantine(outcome, rid, INSTRUCTION_STAGE, **base_meta))
+                    records.append(quarantine(outcome, None, INSTRUCTION_STAGE, **base_meta))
                     continue
                 assert isinstance(outcome.parsed, NewInstructions)
                 for j, item in enumerate(outcome.parsed.instructions):
