@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.lm_config import LMConfig, coerce_sft, make_sft_config
+from finetune.lm_config import LMConfig, make_sft_config, sft_values
 from finetune.lm_data import (
     LMInputError,
     Messages,
@@ -128,9 +128,7 @@ def build_trainer(
     """An SFTTrainer for one candidate (PEFT wraps `model` in place when LoRA is on)."""
     from trl import SFTTrainer
 
-    values, _ = coerce_sft(config.sft)
-    values = {"learning_rate": 2e-4 if config.lora.enabled else 2e-5, "seed": config.seed, **values}
-    args = make_sft_config(values, output_dir=str(work / "checkpoints"), **seedforge)
+    args = make_sft_config(sft_values(config), output_dir=str(work / "checkpoints"), **seedforge)
     return SFTTrainer(
         model=model,
         args=args,
@@ -156,7 +154,7 @@ def train_lm(
 
     rows = read_chat_rows(train_path)
     items = read_eval_items(eval_path)[: config.eval.max_examples] if eval_path else []
-    values, _ = coerce_sft(config.sft)
+    values = sft_values(config)
     tokenizer = load_student_tokenizer(student)
     assistant_masks = bool(values.get("assistant_only_loss"))
     if assistant_masks:
@@ -230,9 +228,7 @@ def _train_and_evaluate(
         before_answers = generate_answers(
             model.to(device), tokenizer, [i.prompt for i in items], gen.max_new_tokens, gen.batch_size
         )
-    values, _ = coerce_sft(config.sft)
-    default_lr = values.get("learning_rate", 2e-4 if config.lora.enabled else 2e-5)
-    candidates = list(config.lr_search) or [float(default_lr)]
+    candidates = list(config.lr_search) or [float(sft_values(config)["learning_rate"])]
     artifact = work / (ADAPTER_DIR if config.lora.enabled else MODEL_DIR)
     before_val = None
     searched, history = [], []

@@ -126,6 +126,13 @@ def sft_problems(sft: dict[str, Any]) -> list[tuple[str | None, str]]:
     return []
 
 
+def sft_values(config: LMConfig) -> dict[str, Any]:
+    """The user's `sft` mapping over Seedforge's own defaults: LoRA trains few weights and takes a
+    ten times higher learning rate than a full fine-tune."""
+    values, _ = coerce_sft(config.sft)
+    return {"learning_rate": 2e-4 if config.lora.enabled else 2e-5, "seed": config.seed, **values}
+
+
 def device_defaults(has_cuda: bool) -> dict[str, Any]:
     """SFTConfig defaults that depend on the hardware. TRL defaults bf16 and gradient
     checkpointing on, which on a CPU only costs time (no memory pressure, slow bf16 matmuls)."""

@@ -39,7 +39,9 @@ class Augmenter:
 
     def run(self, sources: list[Record]) -> AugmentResult:
         sources = [s for s in sources if not s.rejected and s.output.strip()]
-        jobs: list[tuple[Record, str, Outcome]] = []  # (source, method, outcome with the new wording)
+        # (source, how the new wording was made, the outcome holding it)
+        jobs: list[tuple[Record, dict[str, Any], Outcome]] = []
+        variants = [(s, v) for s in sources for v in range(self.config.paraphrases)]
         calls = [
             Call(
                 self.paraphrase_spec,
@@ -47,21 +49,19 @@ class Augmenter:
                 self.config.sampling,
                 key=f"paraphrase/{s.id}/{v}",  # the key seeds the request: variants differ
             )
-            for s in sources
-            for v in range(self.config.paraphrases)
+            for s, v in variants
         ]
         outcomes = self.gateway.run(calls, AUGMENT_STAGE) if calls else []
-        pairs = [(s, v) for s in sources for v in range(self.config.paraphrases)]
-        jobs += [(s, f"paraphrase:{v}", o) for (s, v), o in zip(pairs, outcomes, strict=True)]
+        jobs += [(s, {"method": "paraphrase", "variant": v}, o) for (s, v), o in zip(variants, outcomes, strict=True)]
         jobs += self._round_trips(sources)
         out: list[Record] = []
         methods: dict[str, Counter[str]] = {}
-        for position, (source, method, outcome) in enumerate(jobs):
-            kind = method.split(":", 1)[0]
+        for position, (source, how, outcome) in enumerate(jobs):
+            kind = how["method"]
             methods.setdefault(kind, Counter())["created"] += 1
             lineage: dict[str, Any] = {
                 "augmented_from": {"id": source.id, "instruction": source.instruction},
-                "augmentation": self._describe(method, outcome),
+                "augmentation": how,
                 "round": 2000,
                 "prompt": position,
                 "position": 0,
@@ -86,9 +86,9 @@ class Augmenter:
             out.append(record)
         return AugmentResult(out, {k: dict(v) for k, v in sorted(methods.items())})
 
-    def _round_trips(self, sources: list[Record]) -> list[tuple[Record, str, Outcome]]:
+    def _round_trips(self, sources: list[Record]) -> list[tuple[Record, dict[str, Any], Outcome]]:
         """Both legs as two batches per pivot; a failed first leg is the row's outcome."""
-        jobs = []
+        jobs: list[tuple[Record, dict[str, Any], Outcome]] = []
         for pivot in self.config.pivots:
             there = self.gateway.run(
                 [self._translate(s.instruction, pivot, f"round_trip/{pivot}/{s.id}/there") for s in sources],
@@ -97,7 +97,7 @@ class Augmenter:
             back_sources, back_calls = [], []
             for source, outcome in zip(sources, there, strict=True):
                 if not outcome.ok:
-                    jobs.append((source, f"round_trip:{pivot}", outcome))
+                    jobs.append((source, {"method": "round_trip", "pivot": pivot, "failed_leg": "there"}, outcome))
                     continue
                 assert isinstance(outcome.parsed, Translation)
                 back_sources.append((source, outcome.parsed.text))
@@ -106,22 +106,9 @@ class Augmenter:
                 )
             back = self.gateway.run(back_calls, AUGMENT_STAGE) if back_calls else []
             for (source, pivot_text), outcome in zip(back_sources, back, strict=True):
-                jobs.append((source, f"round_trip:{pivot}:{pivot_text}", outcome))
+                jobs.append((source, {"method": "round_trip", "pivot": pivot, "pivot_text": pivot_text}, outcome))
         return jobs
 
     def _translate(self, text: str, language: str, key: str) -> Call:
         messages = self.translate_spec.render(text=text, language=language)
         return Call(self.translate_spec, messages, self.config.translation_sampling, key=key)
-
-    @staticmethod
-    def _describe(method: str, outcome: Outcome) -> dict[str, Any]:
-        kind, _, rest = method.partition(":")
-        if kind == "paraphrase":
-            return {"method": "paraphrase", "variant": int(rest)}
-        pivot, _, pivot_text = rest.partition(":")
-        entry: dict[str, Any] = {"method": "round_trip", "pivot": pivot}
-        if pivot_text:
-            entry["pivot_text"] = pivot_text
-        else:
-            entry["failed_leg"] = "there"
-        return entry

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from generator.gateway import Call, Gateway
 from generator.modes_config import MultiTurnConfig
-from generator.selfinstruct import request_meta
 from prompts import Record, get_spec
 from prompts.schemas import FollowUp, Response
 
@@ -71,7 +70,7 @@ class MultiTurn:
             if outcome.ok and isinstance(outcome.parsed, FollowUp):
                 asked.append((i, outcome.parsed.question.strip()))
             else:
-                self._stop(rows, i, "question", outcome.failure, request_meta(outcome)["id"])
+                self._stop(rows, i, "question", outcome.failure, outcome.request_id)
         answers = self.gateway.run(
             [
                 Call(
@@ -88,7 +87,7 @@ class MultiTurn:
         for (i, question), outcome in zip(asked, answers, strict=True):
             answer = outcome.parsed.output.strip() if outcome.ok and isinstance(outcome.parsed, Response) else ""
             if not answer:
-                self._stop(rows, i, "answer", outcome.failure or "empty_answer", request_meta(outcome)["id"])
+                self._stop(rows, i, "answer", outcome.failure or "empty_answer", outcome.request_id)
                 continue
             row = rows[i]
             turns = [*row.turns, {"role": "user", "content": question}, {"role": "assistant", "content": answer}]

@@ -34,6 +34,13 @@ def elimination_chain(config: SeedforgeConfig) -> FilterChain:
         raise FilterSetupError(f"evol.elimination: {exc}") from None
 
 
+def evolved_instruction_chain(config: SeedforgeConfig, chains: Chains) -> FilterChain:
+    """The instruction chain evolved rows take: the same filter objects (so dedup state is shared
+    with every other row), less those listed in `evol.skip_filters`."""
+    skip = set(config.evol.skip_filters)
+    return FilterChain(chains.instruction.stage, [f for f in chains.instruction.filters if f.name not in skip])
+
+
 def seeds_with_answers(seeds: SeedSet) -> list[Record]:
     """Seed tasks that have an answer, as rows to augment (their first instance)."""
     return [
@@ -63,10 +70,7 @@ def run_before_post(
             record = response(record)
             return record if record.rejected else eliminate(record)
 
-        skip = set(config.evol.skip_filters)
-        evolved_instruction = FilterChain(
-            chains.instruction.stage, [f for f in chains.instruction.filters if f.name not in skip]
-        )
+        evolved_instruction = evolved_instruction_chain(config, chains)
         evol = EvolInstruct(
             config.evol,
             gateway,

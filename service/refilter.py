@@ -34,7 +34,7 @@ from generator.teacher import Teacher
 from prompts import Record
 from service.config import ConfigError, SeedforgeConfig, load_config
 from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
-from service.modes import elimination_chain
+from service.modes import elimination_chain, evolved_instruction_chain
 from service.pipeline import seed_records
 from service.runs import RunSummary, finish_run, open_run, teacher_stats
 
@@ -132,11 +132,7 @@ def refilter(
                 )
                 judge.gateway = gateway
             started = time.perf_counter()
-            skip = set(config.evol.skip_filters)
-            evolved = (
-                FilterChain(chains.instruction.stage, [f for f in chains.instruction.filters if f.name not in skip]),
-                elimination,
-            )
+            evolved = (evolved_instruction_chain(config, chains), elimination)
             screened = screen(candidates, chains.instruction, chains.response, config.generation.num, evolved)
             screened = screen_post(chains.post, screened)
             stats: dict[str, Any] = {
