@@ -16,7 +16,15 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from generator.teacher import ChatRequest, Completion, SamplingConfig, StreamingTeacher, Teacher, TeacherUnavailable
+from generator.teacher import (
+    ChatRequest,
+    Completion,
+    SamplingConfig,
+    ScoreKind,
+    StreamingTeacher,
+    Teacher,
+    TeacherUnavailable,
+)
 from prompts import TaskSpec, stable_hash, validation_errors
 
 log = logging.getLogger("seedforge.gateway")
@@ -33,6 +41,7 @@ class Call:
     guided: bool = True
     json_schema: dict[str, Any] | None = None  # a request-specific tightening of spec.json_schema
     choices: tuple[str, ...] | None = None  # guided choice (the spec needs a choice_field)
+    score: ScoreKind | None = None  # read logprobs instead of sampling (see generator/scoring.py)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Outcome:
     seed: int | None
     failure: str | None = None  # truncated | invalid_json | schema_error | teacher_error
     errors: list[dict[str, Any]] = field(default_factory=list)
+    completion: Completion | None = None  # the last answer as the teacher gave it (scores live here)
 
     @property
     def ok(self) -> bool:
@@ -126,8 +136,11 @@ class Gateway:
             messages=call.messages,
             sampling=call.sampling,
             seed=derive_seed(self.base_seed, call.key, attempt),
-            json_schema=(call.json_schema or call.spec.json_schema) if call.guided and not call.choices else None,
-            choices=list(call.choices) if call.guided and call.choices else None,
+            json_schema=(call.json_schema or call.spec.json_schema)
+            if call.guided and not call.choices and not call.score
+            else None,
+            choices=list(call.choices) if call.choices and (call.guided or call.score) else None,
+            score=call.score,
         )
 
     def request_id(self, request: ChatRequest) -> str:
@@ -240,13 +253,19 @@ class Gateway:
     @staticmethod
     def _check(call: Call, completion: Completion, attempts: int, ids: list[str], seed: int | None) -> Outcome:
         def outcome(parsed: BaseModel | None, failure: str | None = None, errors: Any = ()) -> Outcome:
-            return Outcome(call, parsed, completion.text, attempts, list(ids), seed, failure, list(errors))
+            return Outcome(call, parsed, completion.text, attempts, list(ids), seed, failure, list(errors), completion)
 
         if completion.finish_reason == "error":
             return outcome(None, "teacher_error", [{"msg": completion.error}])
         if completion.finish_reason == "length":
             # Truncated JSON may still parse after "repair"; that would invent content. Never.
             return outcome(None, "truncated", [{"msg": "hit max_tokens"}])
+        if call.score == "reply":
+            if completion.reply_logprob is None:
+                return outcome(None, "schema_error", [{"msg": "the teacher returned no reply score"}])
+            return outcome(None)
+        if call.score == "choices" and set(completion.choice_logprobs or {}) != set(call.choices or ()):
+            return outcome(None, "schema_error", [{"msg": "the teacher returned no score for some choice"}])
         try:
             parsed = call.spec.parse(completion.text)
         except ValidationError as exc:

@@ -25,6 +25,8 @@ from typing import IO, Any
 
 from generator.teacher import Completion
 
+SCORE_FIELDS = ("choice_logprobs", "reply_logprob", "reply_tokens")
+
 
 def _check(request_id: str, completion: dict[str, Any]) -> str:
     payload = json.dumps([request_id, completion], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -33,6 +35,9 @@ def _check(request_id: str, completion: dict[str, Any]) -> str:
 
 def encode_entry(request_id: str, completion: Completion) -> bytes:
     data = completion.model_dump()
+    for key in SCORE_FIELDS:  # absent unless set: generation entries keep their bytes and checks
+        if data.get(key) is None:
+            data.pop(key, None)
     line = json.dumps({"id": request_id, "completion": data, "check": _check(request_id, data)}, ensure_ascii=False)
     return line.encode("utf-8") + b"\n"
 

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from generator.config import TeacherConfig
+from generator.openai_scoring import Rejected, RemoteScorer, server_root
 from generator.teacher import ChatRequest, Completion, TeacherUnavailable, normalize_finish_reason
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ PROBE_MESSAGES = [{"role": "user", "content": "Say OK."}]
 
 
 class _Retryable(Exception):
+    """Worth re-sending (connect error, timeout, 429, 5xx)."""
+
     def __init__(self, kind: str, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.kind = kind
@@ -105,6 +108,7 @@ class OpenAITeacher:
         self.startup_seconds = 0.0
         self.http_attempts = 0
         self.waits: list[tuple[str, float]] = []  # (why, seconds) of every backoff
+        self._scorer = RemoteScorer()
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -273,12 +277,12 @@ class OpenAITeacher:
             endpoint.in_flight -= 1
             self._slots.notify_all()
 
-    async def _post(self, endpoint: _Endpoint, body: dict[str, Any]) -> Completion:
+    async def _json(self, endpoint: _Endpoint, path: str, body: dict[str, Any]) -> Any:
+        """POST and return the JSON answer; retryable trouble raises _Retryable, the rest Rejected."""
         self.http_attempts += 1
+        url = f"{endpoint.url}{path}" if not path.startswith("^") else f"{server_root(endpoint.url)}{path[1:]}"
         try:
-            response = await asyncio.wait_for(
-                self._http().post(f"{endpoint.url}/chat/completions", json=body), self.config.timeout
-            )
+            response = await asyncio.wait_for(self._http().post(url, json=body), self.config.timeout)
         except (asyncio.TimeoutError, httpx.TimeoutException):
             raise _Retryable("timeout", f"{endpoint.url}: no answer within {self.config.timeout:g} s") from None
         except httpx.TransportError as exc:
@@ -288,9 +292,18 @@ class OpenAITeacher:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise _Retryable(f"http_{code}", f"{endpoint.url}: HTTP {code}: {_error_detail(response)}", retry_after)
         if code != 200:
-            return Completion.failed(f"HTTP {code} from {endpoint.url}: {_error_detail(response)}")
+            raise Rejected(f"HTTP {code} from {endpoint.url}: {_error_detail(response)}")
         try:
-            data = response.json()
+            return response.json()
+        except ValueError as exc:
+            raise Rejected(f"malformed response from {endpoint.url}: {exc}") from None
+
+    async def _post(self, endpoint: _Endpoint, body: dict[str, Any]) -> Completion:
+        try:
+            data = await self._json(endpoint, "/chat/completions", body)
+        except Rejected as exc:
+            return Completion.failed(str(exc))
+        try:
             choice = data["choices"][0]
             usage = data.get("usage") or {}
             return Completion(
@@ -301,6 +314,14 @@ class OpenAITeacher:
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             return Completion.failed(f"malformed response from {endpoint.url}: {type(exc).__name__}: {exc}")
+
+    async def _answer(self, endpoint: _Endpoint, request: ChatRequest, body: dict[str, Any]) -> Completion:
+        if request.score is None:
+            return await self._post(endpoint, body)
+        try:
+            return await self._scorer.score(request, body["model"], lambda path, b: self._json(endpoint, path, b))
+        except Rejected as exc:
+            return Completion.failed(str(exc))
 
     def backoff_wait(self, attempt: int, retry_after: float | None) -> float:
         """Seconds before re-send number `attempt + 1`: the server's Retry-After if it gave one,
@@ -318,7 +339,7 @@ class OpenAITeacher:
         for attempt in range(tries):
             endpoint = await self._acquire(avoid)
             try:
-                completion = await self._post(endpoint, body)
+                completion = await self._answer(endpoint, request, body)
             except _Retryable as exc:
                 error = exc
             else:

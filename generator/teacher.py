@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from prompts import stable_hash
 
 FinishReason = Literal["stop", "length", "error"]
+# Scoring requests read the teacher's log-probabilities instead of sampling text:
+#   "choices": log p of each of `choices` as guided choice would decode it, renormalised over
+#              the choices (the completion's text is the most likely one);
+#   "reply":   log p of the last (assistant) message's tokens given the turns before it.
+ScoreKind = Literal["choices", "reply"]
 
 
 class SamplingConfig(BaseModel):
@@ -33,22 +38,29 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
     choices: list[str] | None = None  # guided choice (e.g. a label set) instead of a JSON schema
+    score: ScoreKind | None = None
 
     def request_id(self, model: str, revision: str, endpoint: str) -> str:
         """Deterministic identity: the same id means the teacher would be asked the same thing."""
-        return stable_hash(
-            {
-                "messages": self.messages,
-                "sampling": self.sampling.model_dump(),
-                "seed": self.seed,
-                "json_schema": self.json_schema,
-                "choices": self.choices,
-                "model": model,
-                "revision": revision,
-                "endpoint": endpoint,
-            },
-            length=32,
-        )
+        identity: dict[str, Any] = {
+            "messages": self.messages,
+            "sampling": self.sampling.model_dump(),
+            "seed": self.seed,
+            "json_schema": self.json_schema,
+            "choices": self.choices,
+            "model": model,
+            "revision": revision,
+            "endpoint": endpoint,
+        }
+        if self.score is not None:  # only when set: every earlier journal keeps its ids
+            identity["score"] = self.score
+        return stable_hash(identity, length=32)
+
+    def reply_prefix(self) -> list[dict[str, str]]:
+        """For a "reply" score: the turns the scored reply answers."""
+        if not self.messages or self.messages[-1].get("role") != "assistant":
+            raise ValueError("a reply score needs the reply as the last (assistant) message")
+        return list(self.messages[:-1])
 
 
 class Completion(BaseModel):
@@ -59,6 +71,10 @@ class Completion(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None  # set when the backend failed this one request (finish_reason="error")
+    # Scoring requests: per-choice log-probabilities, or the reply's summed log-probability.
+    choice_logprobs: dict[str, float] | None = None
+    reply_logprob: float | None = None
+    reply_tokens: int | None = None
 
     @classmethod
     def failed(cls, message: str) -> Completion:

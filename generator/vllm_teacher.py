@@ -18,6 +18,7 @@ from typing import Any
 from generator.config import TeacherConfig
 from generator.models import ResolvedModel, resolve_model
 from generator.teacher import ChatRequest, Completion, TeacherUnavailable, normalize_finish_reason
+from generator.vllm_scoring import ScoreJob
 
 
 def is_cpu_build() -> bool:
@@ -55,6 +56,11 @@ def _cpu_defaults() -> dict[str, Any]:
         # use offset"); seeds are what make reruns reproducible, so chunking goes.
         "enable_chunked_prefill": False,
     }
+
+
+def _external(request_id: Any) -> str:
+    """enqueue returns internal ids ("7-1a2b3c4d"); outputs carry the external part ("7")."""
+    return str(request_id).rsplit("-", 1)[0]
 
 
 def _unavailable(exc: Exception) -> Exception:
@@ -148,30 +154,34 @@ class VLLMTeacher:
         )
 
     def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
-        """Enqueue the whole batch, then yield (index, completion) as each request finishes."""
+        """Enqueue the whole batch, then yield (index, completion) as each request finishes.
+
+        A scoring request becomes one or more engine reads (see generator/scoring.py); it is
+        answered when the last of them finishes.
+        """
         if not requests:
             return
         llm = self.llm
+        chats = [i for i, r in enumerate(requests) if r.score is None]
+        jobs = {i: ScoreJob(r, llm.get_tokenizer()) for i, r in enumerate(requests) if r.score is not None}
         try:
-            ids = llm.enqueue_chat(
-                [list(r.messages) for r in requests],
-                sampling_params=[self.sampling_params(r) for r in requests],
-                use_tqdm=False,
-            )
+            owners = self._enqueue(llm, requests, chats, jobs)
         except Exception as exc:
             raise _unavailable(exc) from exc
-        # enqueue_chat returns internal ids ("7-1a2b3c4d"); outputs carry the external part ("7").
-        index = {str(rid).rsplit("-", 1)[0]: i for i, rid in enumerate(ids)}
-        index.update({str(rid): i for i, rid in enumerate(ids)})
         engine = llm.llm_engine
-        pending = {str(rid) for rid in ids}
+        pending = {internal for internal, _ in owners.values()}
         try:
             while engine.has_unfinished_requests():
                 for out in engine.step():
-                    if out.finished and out.request_id in index:
-                        i = index[out.request_id]
-                        pending.discard(str(ids[i]))
+                    owner = owners.get(out.request_id) if out.finished else None
+                    if owner is None:
+                        continue
+                    internal, (i, part) = owner
+                    pending.discard(internal)
+                    if part is None:
                         yield i, self._completion(out)
+                    elif jobs[i].add(part, out):
+                        yield i, jobs[i].completion()
         except GeneratorExit:
             raise
         except Exception as exc:
@@ -179,6 +189,29 @@ class VLLMTeacher:
         finally:
             if pending:  # consumer stopped early: never leave requests behind for the next batch
                 engine.abort_request(sorted(pending), internal=True)
+
+    def _enqueue(
+        self, llm: Any, requests: Sequence[ChatRequest], chats: list[int], jobs: dict[int, ScoreJob]
+    ) -> dict[str, tuple[str, tuple[int, int | None]]]:
+        """Output request id -> (internal id, (request index, part of a scoring job or None))."""
+        owners: dict[str, tuple[str, tuple[int, int | None]]] = {}
+
+        def own(ids: list[str], keys: list[tuple[int, int | None]]) -> None:
+            for rid, key in zip(ids, keys, strict=True):
+                owners[_external(rid)] = owners[str(rid)] = (str(rid), key)
+
+        if chats:
+            ids = llm.enqueue_chat(
+                [list(requests[i].messages) for i in chats],
+                sampling_params=[self.sampling_params(requests[i]) for i in chats],
+                use_tqdm=False,
+            )
+            own(ids, [(i, None) for i in chats])
+        for i, job in jobs.items():
+            prompts, params = job.engine_inputs()
+            ids = llm.enqueue(prompts, sampling_params=params, use_tqdm=False)
+            own(ids, [(i, part) for part in range(len(ids))])
+        return owners
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         results: list[Completion | None] = [None] * len(requests)
