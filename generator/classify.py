@@ -1,96 +1,31 @@
-"""Labeled pairs: label-conditioned generation with quotas, then blind verification.
+"""Labeled pairs: label-conditioned generation with quotas, then verification.
 
 Self-Instruct's output-first idea: each request fixes the label (and sampled attributes) and asks
-for k new texts of that label. Every text is then classified blind — the teacher sees the label
-set, not the intended label — and a disagreement is rejected as `label_mismatch`. Generation goes
-on per label until its quota is met or the round budget is spent; a shortfall is reported.
-The same blind classifier serves auto-labeling and the teacher's zero-shot baseline.
+for k new texts of that label. Every text is then verified — does it carry the label it was
+written for? — by the domain's `verification.method` (generator/verify/), and a text that fails
+is rejected with the method's reason and scores. Generation goes on until every quota is met or
+the round budget is spent, sending requests to the labels furthest from their quota; a label
+falling far behind is reported while it happens (generator/label_guard.py).
 """
 
 from __future__ import annotations
 
-import math
 import random
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from generator.classify_config import LabeledTask
 from generator.gateway import Call, Gateway, Outcome
-from generator.teacher import SamplingConfig
+from generator.label_guard import LabelGuard, Lag
+from generator.verify import Candidate, Embed, Verifier, VerifyContext, make_verifier, pick_shots
+from generator.verify.blind import VERIFY_STAGE, Vote, classify_texts
 from prompts import Record, get_spec, stable_hash
-from prompts.schemas import LabeledTexts, Relabel
+from prompts.schemas import LabeledTexts
 
 Screen = Callable[[Record], Record]
 TEXT_STAGE = "texts"
-VERIFY_STAGE = "verification"
-
-
-@dataclass(frozen=True)
-class Vote:
-    """The blind classifier's answer for one text: majority label and its share of the votes."""
-
-    label: str | None
-    confidence: float
-    votes: dict[str, int]
-    request_ids: list[str]
-
-
-def pick_shots(seeds: dict[str, list[str]], per_label: int, seed: int) -> list[tuple[str, str]]:
-    """Demonstrations for the blind classifier: the first seeds of each label, interleaved.
-
-    Interleaving (not label-by-label) keeps the last demonstration from biasing every answer
-    toward its label.
-    """
-    shots = [(text, label) for label, texts in seeds.items() for text in texts[:per_label]]
-    random.Random(seed).shuffle(shots)
-    return shots
-
-
-def classify_texts(
-    gateway: Gateway,
-    task: LabeledTask,
-    texts: Sequence[str],
-    *,
-    samples: int,
-    sampling: SamplingConfig,
-    key: str,
-    stage: str = VERIFY_STAGE,
-    shots: Sequence[tuple[str, str]] = (),
-) -> list[Vote]:
-    """Blind-classify texts with guided choice over the label names, `samples` votes each.
-
-    `shots` are (text, label) demonstrations given as earlier chat turns; none = zero-shot.
-    """
-    spec = get_spec("classify")
-    labels = [{"name": label.name, "description": label.description} for label in task.labels]
-    demo_turns = [({"text": text}, label) for text, label in shots]
-    calls = [
-        Call(
-            spec,
-            spec.render_with_shots(demo_turns, task=task.task, labels=labels, text=text),
-            sampling,
-            key=f"{key}/{stable_hash(text)}/v{vote}",
-            choices=tuple(task.label_names),
-        )
-        for text in texts
-        for vote in range(samples)
-    ]
-    outcomes = gateway.run(calls, stage)
-    results = []
-    for i in range(len(texts)):
-        mine = outcomes[i * samples : (i + 1) * samples]
-        counts = Counter(o.parsed.label for o in mine if o.ok and isinstance(o.parsed, Relabel))
-        ids = [o.request_id for o in mine]
-        if not counts:
-            results.append(Vote(None, 0.0, {}, ids))
-            continue
-        # Ties go to the label listed first in the domain: deterministic, and documented.
-        top = max(counts.values())
-        winner = next(name for name in task.label_names if counts.get(name) == top)
-        results.append(Vote(winner, top / samples, dict(counts), ids))
-    return results
+__all__ = ["VERIFY_STAGE", "LabeledGenerator", "LabeledResult", "Vote", "classify_texts", "label_balance", "pick_shots"]
 
 
 @dataclass
@@ -99,6 +34,8 @@ class LabeledResult:
     targets: dict[str, int]
     rounds: int
     stopped: str = "target"
+    guard: LabelGuard | None = None
+    facts: dict[str, Any] | None = None  # what verification learned once per run (e.g. its prior)
 
 
 def label_balance(records: Sequence[Record], targets: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -127,48 +64,59 @@ class LabeledGenerator:
         gateway: Gateway,
         screen: Screen,
         on_round: Callable[[int, int], None] | None = None,
+        *,
+        embed: Embed | None = None,
+        on_lag: Callable[[Lag], None] | None = None,
     ):
         self.task = task
         self.seeds = seeds
         self.gateway = gateway
         self.screen = screen
         self.on_round = on_round or (lambda kept, target: None)
+        self.on_lag = on_lag or (lambda lag: None)
         self.spec = get_spec("labeled_texts")
         # The blind classifier sees seed examples as demonstration turns, never the intended label.
-        self.shots = pick_shots(seeds, task.verification.shots_per_label, task.generation.seed)
+        shots = pick_shots(seeds, task.verification.shots_per_label, task.generation.seed)
+        self.context = VerifyContext(gateway, task, seeds, shots, embed)
+        self.verifier: Verifier | None = (
+            make_verifier(task.verification.method, self.context) if task.verification.enabled else None
+        )
 
     def run(self) -> LabeledResult:
         task, gen = self.task, self.task.generation
         targets = task.targets_for({name: len(texts) for name, texts in self.seeds.items()})
+        method = task.verification.method if self.verifier is not None else None
+        guard = LabelGuard(targets, gen.overgenerate, method)
+        descriptions = {label.name: label.description for label in task.labels}
         rng = random.Random(gen.seed)
-        kept = dict.fromkeys(targets, 0)
         records: list[Record] = []
         rounds = 0
-        while rounds < gen.max_rounds and any(kept[n] < targets[n] for n in targets) and not self.gateway.over_budget:
+        while rounds < gen.max_rounds and any(e.need for e in guard.tally.values()) and not self.gateway.over_budget:
             calls: list[Call] = []
             call_labels: list[str] = []
-            for label in task.labels:
-                need = targets[label.name] - kept[label.name]
-                if need <= 0:
-                    continue
-                n_prompts = min(gen.max_prompts_per_label, math.ceil(need * gen.overgenerate / gen.texts_per_prompt))
-                calls += [self._text_call(rng, label.name, label.description, rounds, i) for i in range(n_prompts)]
-                call_labels += [label.name] * n_prompts
+            for label, n_prompts in guard.allocate(gen.texts_per_prompt, gen.max_prompts_per_label).items():
+                calls += [self._text_call(rng, label, descriptions[label], rounds, i) for i in range(n_prompts)]
+                call_labels += [label] * n_prompts
             outcomes = self.gateway.run(calls, TEXT_STAGE)
+            first = len(records)
             candidates = self._candidates(outcomes, call_labels, rounds, records)
+            for record in records[first:]:  # the teacher's invalid answers, quarantined
+                guard.observe(record)
             for record in self._verify(candidates, rounds):
                 if not record.rejected:
-                    if kept[record.label] >= targets[record.label]:
+                    if guard.tally[record.label].need <= 0:
                         record = record.reject("quota", "over_target", target=targets[record.label])
                     else:
                         record = self.screen(record)
-                        kept[record.label] += not record.rejected
+                guard.observe(record)
                 records.append(record)
             rounds += 1
-            self.on_round(sum(min(kept[n], targets[n]) for n in targets), sum(targets.values()))
-        met = all(kept[n] >= targets[n] for n in targets)
+            for lag in guard.lagging():
+                self.on_lag(lag)
+            self.on_round(sum(min(e.kept, e.target) for e in guard.tally.values()), sum(targets.values()))
+        met = all(e.need == 0 for e in guard.tally.values())
         stopped = "target" if met else "token_budget" if self.gateway.over_budget else "max_rounds"
-        return LabeledResult(records, targets, rounds, stopped)
+        return LabeledResult(records, targets, rounds, stopped, guard, dict(self.context.facts))
 
     def _text_call(self, rng: random.Random, label: str, description: str, round_no: int, index: int) -> Call:
         task, gen = self.task, self.task.generation
@@ -228,30 +176,15 @@ class LabeledGenerator:
         return out
 
     def _verify(self, candidates: list[Record], round_no: int) -> list[Record]:
-        verification = self.task.verification
-        if not verification.enabled or not candidates:
+        if self.verifier is None or not candidates:
             return candidates
-        votes = classify_texts(
-            self.gateway,
-            self.task,
-            [r.text for r in candidates],
-            samples=verification.samples,
-            sampling=verification.sampling(),
-            key=f"verify/r{round_no}",
-            shots=self.shots,
-        )
+        judged = self.verifier.judge([Candidate(r.text, r.label, r.id) for r in candidates], round_no)
         out = []
-        for record, vote in zip(candidates, votes, strict=True):
-            info = {
-                "predicted": vote.label,
-                "confidence": vote.confidence,
-                "votes": vote.votes,
-                "request_ids": vote.request_ids,
-            }
+        for record, judgement in zip(candidates, judged, strict=True):
+            info = {"method": self.verifier.name, **judgement.as_meta()}
             record = record.with_meta(verification=info)
-            if vote.label is None:
-                record = record.reject("verification", "verification_failed", **info)
-            elif vote.label != record.label:
-                record = record.reject("verification", "label_mismatch", **info)
+            if not judgement.keep:
+                evidence = {k: v for k, v in info.items() if k not in ("keep", "reason")}
+                record = record.reject(VERIFY_STAGE, judgement.reason or "rejected", **evidence)
             out.append(record)
         return out

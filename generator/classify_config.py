@@ -51,6 +51,8 @@ class Targets(BaseModel):
     per_label: int | None = Field(None, ge=1)
     total: int | None = Field(None, ge=1)
     balance: Literal["equal", "proportional"] = "equal"  # how `total` is split (proportional: to seeds)
+    # A label that ends more than this share short of its quota fails the run (after publishing).
+    max_shortfall: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _one_way(self) -> Targets:
@@ -86,17 +88,44 @@ class LabeledGeneration(BaseModel):
     sampling: SamplingConfig = SamplingConfig(temperature=0.9, top_p=0.95, max_tokens=512)
 
 
+VerificationMethod = Literal["vote", "calibrated", "likelihood", "confident_learning", "ensemble"]
+
+
 class Verification(BaseModel):
-    """Blind re-labeling: the teacher classifies each new text without seeing the intended label."""
+    """Does a generated text carry its intended label? Every method's scores land in `meta`.
+
+    - vote: the teacher classifies each text blind (guided choice, seed shots); majority of
+      `samples` votes. Trusts the teacher as a classifier: a biased one rejects whole labels.
+    - calibrated: the teacher's probability of each label (logprobs under guided choice) divided
+      by its probability on content-free inputs (Zhao et al. 2021, "Calibrate Before Use").
+    - likelihood: log p(text | "write a text of label y") for every y (SuperGen); the intended
+      label must be the most likely by `margin` nats per token. Compares generators, not votes.
+    - confident_learning: out-of-fold probabilities of an embedding classifier trained on seeds +
+      candidates; cleanlab names the likely mislabeled rows.
+    - ensemble: the mean of the `members`' label probabilities; the intended label must win.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = True
-    samples: int = Field(1, ge=1, description="self-consistency votes per text")
+    method: VerificationMethod = "vote"
+    samples: int = Field(1, ge=1, description="vote: self-consistency votes per text")
     # One vote is decoded greedily; several votes need sampling to be independent at all.
     temperature: float = Field(0.7, ge=0)
     max_tokens: int = Field(16, ge=1)
     shots_per_label: int = Field(2, ge=0, description="seed examples shown as demonstration turns")
+    content_free: tuple[str, ...] = Field(("N/A", "", "[MASK]"), min_length=1, description="calibrated: prior inputs")
+    margin: float = Field(0.0, ge=0, description="likelihood: nats per token the intended label must lead by")
+    folds: int = Field(5, ge=2, description="confident_learning: cross-validation folds")
+    members: tuple[VerificationMethod, ...] = ("calibrated", "likelihood", "confident_learning")
+    encoder: str | None = Field(None, description="confident_learning: sentence-transformers dir (default MiniLM)")
+
+    @field_validator("members")
+    @classmethod
+    def _flat(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "ensemble" in value or not value:
+            raise ValueError("ensemble members are one or more of vote, calibrated, likelihood, confident_learning")
+        return value
 
     def sampling(self) -> SamplingConfig:
         temperature = 0.0 if self.samples == 1 else self.temperature

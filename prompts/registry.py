@@ -12,6 +12,7 @@ from prompts.schemas import (
     Paraphrase,
     Relabel,
     Response,
+    ScoredReply,
     Translation,
 )
 from prompts.spec import TaskSpec
@@ -44,6 +45,12 @@ SPECS: dict[str, TaskSpec] = {
         schema=Relabel,
         choice_field="label",
         description="Blind classification into one of the label names (guided choice, few-shot turns).",
+    ),
+    "label_likelihood": TaskSpec(
+        name="label_likelihood",
+        user="label_likelihood.user.j2",
+        schema=ScoredReply,
+        description="SuperGen verification: log p(text | a request for one text of label y), scored, not sampled.",
     ),
     "judge": TaskSpec(
         name="judge", user="judge.user.j2", schema=JudgeScores, description="Rubric scores for one pair (1-10)."

@@ -45,6 +45,14 @@ class Relabel(BaseModel):
     label: str
 
 
+class ScoredReply(BaseModel):
+    """A reply the teacher scores rather than writes (SuperGen likelihood): never decoded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+
+
 class JudgeScores(BaseModel):
     """An LLM judge's rubric scores for one instruction/response pair (1-10 per criterion).
 

@@ -6,15 +6,21 @@ atomic publish) and the same blind classifier prompt.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from filters import build_chain
 from generator.classify import LabeledGenerator, classify_texts, label_balance, pick_shots
 from generator.executor import make_teacher
+from generator.label_guard import Lag
 from generator.labeled_seeds import read_labeled
 from generator.teacher import Teacher
+from generator.verify import Embed
 from generator.writers import jsonl_bytes
 from prompts import Record, stable_hash
 from service.domains import LoadedDomain
@@ -22,6 +28,41 @@ from service.progress import ObservedGateway, RunProgress
 from service.runs import RunSummary, finish_run, open_run, teacher_stats
 
 TEXT_FILTER_STAGE = "text_filter"
+log = logging.getLogger("seedforge.run")
+
+
+class QuotaShortfall(RuntimeError):
+    """A label missed its quota by more than `targets.max_shortfall`. The run was published (the
+    rows are not lost) but must not pass for a usable dataset: the caller exits non-zero."""
+
+    def __init__(self, summary: RunSummary, lags: list[Lag], max_shortfall: float):
+        self.summary = summary
+        self.lags = lags
+        names = ", ".join(repr(lag.label) for lag in lags)
+        super().__init__(f"label(s) {names} missed their quota by more than {max_shortfall:.0%}")
+
+    def explain(self) -> str:
+        lines = [str(self)]
+        lines += [f"  {lag.message()}" for lag in self.lags]
+        lines.append(f"The rows are published in {self.summary.out_dir}; fix the cause and rerun the same command.")
+        return "\n".join(lines)
+
+
+def encoder_embed(domain: Any) -> Embed | None:
+    """The sentence encoder confident learning needs (the embedded MiniLM unless one is named)."""
+    verification = domain.verification
+    wanted = {verification.method, *(verification.members if verification.method == "ensemble" else ())}
+    if not verification.enabled or "confident_learning" not in wanted:
+        return None
+    from filters.embeddings import embed
+    from generator.models import embedded_encoder_dir
+
+    model_dir = verification.encoder or str(embedded_encoder_dir())
+
+    def vectors(texts: Sequence[str]) -> np.ndarray:
+        return embed(model_dir, texts)
+
+    return vectors
 
 
 def _seed_rows(loaded: LoadedDomain) -> list[dict[str, str]]:
@@ -71,8 +112,21 @@ def generate_labeled(
                     bar.total = target
                     bar.update(kept - bar.n)
 
+            def on_lag(lag: Lag) -> None:
+                log.warning(lag.message(), extra={"stage": "texts"})
+                live.state.setdefault("lagging", {})[lag.label] = lag.message()
+                live.flush(force=True)
+
             t_gen = time.perf_counter()
-            result = LabeledGenerator(domain, loaded.seeds, gateway, live.screen(chain), on_round).run()
+            result = LabeledGenerator(
+                domain,
+                loaded.seeds,
+                gateway,
+                live.screen(chain),
+                on_round,
+                embed=encoder_embed(domain),
+                on_lag=on_lag,
+            ).run()
             if bar is not None:
                 bar.close()
             balance = label_balance(result.records, result.targets)
@@ -88,6 +142,12 @@ def generate_labeled(
                     "shortfall": {label: e["shortfall"] for label, e in balance.items() if e["shortfall"]},
                 },
                 "labels": balance,
+                "verification": {
+                    "enabled": domain.verification.enabled,
+                    "method": domain.verification.method,
+                    **(result.facts or {}),
+                    "labels": result.guard.summary() if result.guard else {},
+                },
                 "teacher": teacher_stats(gateway, teacher),
                 "wall_seconds": {
                     "generation": round(time.perf_counter() - t_gen, 3),
@@ -98,10 +158,13 @@ def generate_labeled(
             live.set(stage="publishing")
             summary = finish_run(run, result.records, run_config(loaded), stats, extra)
             live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
-            return summary
     finally:
         if own_teacher:
             teacher.close()
+    short = result.guard.shortfalls(domain.targets.max_shortfall) if result.guard else []
+    if short:
+        raise QuotaShortfall(summary, short, domain.targets.max_shortfall)
+    return summary
 
 
 def label_texts(

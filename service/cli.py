@@ -78,6 +78,9 @@ def generate(
         if given:
             fail(f"--domain cannot be combined with {', '.join(given)} (the domain file holds its seeds and settings)")
     cluster = _executor_overrides(executor, ray_address, replicas)
+    from service.classify_pipeline import QuotaShortfall
+
+    short: QuotaShortfall | None = None
     try:
         if domain is not None:
             summary = _generate_domain(domain, out, num, teacher, progress, resume, max_tokens_budget, cluster)
@@ -88,6 +91,8 @@ def generate(
         else:
             fail("give --seeds FILE (instruction data) or --domain FILE (a domain file)")
             return
+    except QuotaShortfall as exc:
+        short, summary = exc, exc.summary
     except USER_ERRORS as exc:
         fail(str(exc))
         return
@@ -96,6 +101,14 @@ def generate(
             f"error: {exc}\nThe journal keeps every finished completion: rerun the same command to resume.", err=True
         )
         raise typer.Exit(3) from None
+    _print_summary(summary)
+    if short is not None:
+        # Published (nothing is lost) but not usable as it is: say why and fail loudly.
+        typer.echo(f"error: {short.explain()}", err=True)
+        raise typer.Exit(4)
+
+
+def _print_summary(summary: Any) -> None:
     typer.echo(f"run directory: {summary.out_dir} (version {summary.manifest['version']})")
     typer.echo(f"  train.jsonl  {summary.funnel['kept']} rows")
     typer.echo(f"  rejected.jsonl  {summary.funnel['rejected_total']} rows")

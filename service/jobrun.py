@@ -3,7 +3,8 @@
 The worker starts this with a new session, so cancelling is one `killpg` that also takes the
 vLLM engine's worker processes. The job is the ordinary crash-safe `generate` into
 JOB_DIR/run: killed at any point, started again on the same directory, it resumes from the
-journal. Exit codes: 0 done, 1 error, 3 teacher unavailable; the reason goes to JOB_DIR/error.txt.
+journal. Exit codes: 0 done, 1 error, 3 teacher unavailable, 4 a label missed its quota (published anyway);
+the reason goes to JOB_DIR/error.txt.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from generator.journal import RunLocked
 from generator.teacher import TeacherUnavailable
+from service.classify_pipeline import QuotaShortfall
 from service.config import SeedforgeConfig
 from service.runs import RunSummary
 
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     except TeacherUnavailable as exc:
         (job_dir / ERROR).write_text(f"teacher unavailable: {exc}", encoding="utf-8")
         return 3
+    except QuotaShortfall as exc:
+        (job_dir / ERROR).write_text(exc.explain(), encoding="utf-8")
+        return 4
     except Exception as exc:
         traceback.print_exc()
         (job_dir / ERROR).write_text(f"{type(exc).__name__}: {exc}", encoding="utf-8")

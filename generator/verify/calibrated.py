@@ -1,0 +1,61 @@
+"""calibrated: the teacher's label probabilities divided by its prior on content-free inputs.
+
+Zhao et al. 2021 ("Calibrate Before Use"): a model's preference for one label shows up even
+when the input says nothing ("N/A", "", "[MASK]"). Dividing by that prior (W = diag(p_cf)^-1)
+removes the preference the input did not cause — exactly the bias that makes a small teacher
+answer one label for everything. The prior is estimated once per run, with the same few-shot
+prompt the texts get, and published in stats.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from generator.verify.base import Candidate, Judgement, VerifyContext, argmax_judgement
+from generator.verify.blind import label_probs
+
+STAGE = "verify_calibrated"
+
+
+def calibrate(probs: dict[str, float], prior: dict[str, float]) -> dict[str, float]:
+    """p(y|x) / p_cf(y), renormalised. A prior of exactly 0 cannot be divided by; it stays 0."""
+    scaled = {label: (p / prior[label] if prior[label] > 0 else 0.0) for label, p in probs.items()}
+    total = sum(scaled.values())
+    return {label: v / total for label, v in scaled.items()} if total > 0 else dict(probs)
+
+
+def average(vectors: Sequence[dict[str, float]]) -> dict[str, float]:
+    return {label: sum(v[label] for v in vectors) / len(vectors) for label in vectors[0]}
+
+
+class CalibratedVerifier:
+    name = "calibrated"
+
+    def __init__(self, ctx: VerifyContext):
+        self.ctx = ctx
+        self._prior: dict[str, float] | None = None
+
+    def prior(self) -> dict[str, float]:
+        if self._prior is None:
+            inputs = list(self.ctx.task.verification.content_free)
+            found = [p for p in self._probs(inputs, "calibration") if p is not None]
+            if not found:
+                raise RuntimeError("the teacher scored none of the content-free inputs; cannot calibrate")
+            self._prior = average(found)
+            self.ctx.facts["calibration_prior"] = {k: round(v, 6) for k, v in self._prior.items()}
+        return self._prior
+
+    def _probs(self, texts: Sequence[str], key: str) -> list[dict[str, float] | None]:
+        return label_probs(self.ctx.gateway, self.ctx.task, texts, key=key, stage=STAGE, shots=self.ctx.shots)
+
+    def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
+        prior = self.prior()
+        labels = self.ctx.task.label_names
+        out = []
+        for candidate, raw in zip(candidates, self._probs([c.text for c in candidates], "calibrated"), strict=True):
+            if raw is None:
+                out.append(Judgement(None, False, "verification_failed"))
+                continue
+            uncalibrated = {k: round(v, 6) for k, v in raw.items()}
+            out.append(argmax_judgement(calibrate(raw, prior), candidate.intended, labels, raw_probs=uncalibrated))
+        return out

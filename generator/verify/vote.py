@@ -1,0 +1,39 @@
+"""vote: the blind classifier's majority over `samples` votes must name the intended label."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from generator.verify.base import Candidate, Judgement, VerifyContext
+from generator.verify.blind import VERIFY_STAGE, classify_texts
+
+
+class VoteVerifier:
+    name = "vote"
+
+    def __init__(self, ctx: VerifyContext):
+        self.ctx = ctx
+
+    def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
+        verification = self.ctx.task.verification
+        votes = classify_texts(
+            self.ctx.gateway,
+            self.ctx.task,
+            [c.text for c in candidates],
+            samples=verification.samples,
+            sampling=verification.sampling(),
+            key=f"verify/r{round_no}",
+            stage=VERIFY_STAGE,
+            shots=self.ctx.shots,
+        )
+        out = []
+        for candidate, vote in zip(candidates, votes, strict=True):
+            detail = {"confidence": vote.confidence, "votes": vote.votes, "request_ids": vote.request_ids}
+            if vote.label is None:
+                out.append(Judgement(None, False, "verification_failed", detail))
+                continue
+            shares = {label: vote.votes.get(label, 0) / verification.samples for label in self.ctx.task.label_names}
+            # The majority (ties: first listed label) decides, exactly as before methods existed.
+            keep = vote.label == candidate.intended
+            out.append(Judgement(shares, keep, None if keep else "label_mismatch", {"vote": vote.label, **detail}))
+        return out
