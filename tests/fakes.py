@@ -7,6 +7,7 @@ can assert byte-identical reruns. Faults can be injected per request with `fault
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable, Sequence
 
@@ -54,6 +55,8 @@ QUALIFIERS = [
 ]
 
 Fault = Callable[[ChatRequest], Completion | None]
+SIGNAL = 1.5  # nats a planted label adds to its score
+BIAS = 2.5  # nats a biased classifier adds to its favourite label, text or no text
 
 
 def schema_title(request: ChatRequest) -> str:
@@ -81,10 +84,18 @@ def scripted_preference(body: str) -> str:
 
 class ScriptedTeacher:
     def __init__(
-        self, faults: Fault | None = None, model: str = "scripted", revision: str = "v1", mislabel_rate: float = 0.0
+        self,
+        faults: Fault | None = None,
+        model: str = "scripted",
+        revision: str = "v1",
+        mislabel_rate: float = 0.0,
+        biased_to: str | None = None,
     ):
         self.faults = faults
         self.mislabel_rate = mislabel_rate
+        # A biased classifier: its votes name this label for every text, and its label scores
+        # lean to it by BIAS nats whatever the text (what calibration should undo).
+        self.biased_to = biased_to
         self._model = model
         self._revision = revision
         self.calls: list[ChatRequest] = []
@@ -110,6 +121,8 @@ class ScriptedTeacher:
                 return forced
         rng = random.Random(request.seed)
         title = schema_title(request)
+        if request.score is not None:
+            return self.scored(request)
         if title == "NewInstructions":
             items = []
             for _ in range(rng.randint(2, 5)):
@@ -164,6 +177,8 @@ class ScriptedTeacher:
             text = found[0] if found else rng.choice(request.choices)
             if rng.random() < self.mislabel_rate:
                 text = rng.choice([c for c in request.choices if c != text] or request.choices)
+            if self.biased_to in request.choices:
+                text = self.biased_to
         else:
             text = json.dumps({"text": f"free text {rng.randint(0, 10**6)}"})
         return Completion(
@@ -172,6 +187,22 @@ class ScriptedTeacher:
             prompt_tokens=sum(len(m["content"].split()) for m in request.messages),
             completion_tokens=len(text.split()),
         )
+
+    def scored(self, request: ChatRequest) -> Completion:
+        """Scores a test can predict: the label planted in a text ("a X one") is the likely one."""
+        if request.score == "choices":
+            choices = request.choices or []
+            body = request.messages[-1]["content"].split("Text:", 1)[-1]
+            logits = {c: SIGNAL * (f"a {c} one" in body) + BIAS * (c == self.biased_to) for c in choices}
+            norm = math.log(sum(math.exp(v) for v in logits.values()))
+            scores = {c: v - norm for c, v in logits.items()}
+            best = max(choices, key=lambda c: scores[c])
+            return Completion(text=best, finish_reason="stop", prompt_tokens=len(body.split()), choice_logprobs=scores)
+        prompt, reply = request.messages[-2]["content"], request.messages[-1]["content"]
+        label = prompt.split('belongs to the label "', 1)[1].split('"', 1)[0]
+        words = len(reply.split())
+        total = -2.0 * words + SIGNAL * (f"a {label} one" in reply)
+        return Completion(text="", finish_reason="stop", prompt_tokens=words, reply_logprob=total, reply_tokens=words)
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         self.batches.append(len(requests))
