@@ -16,7 +16,8 @@ from service.domains import load_domain
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 DOMAINS = ROOT / "bench" / "domains"
-SETS = ["sentiment", "newsgroups", "snips"]
+SETS = ["sentiment", "topics6", "snips"]
+TOPICS6_MAX_WORDS = 150  # build.py cuts posts there
 NEAR_DUPLICATE = 85  # rapidfuzz ratio above which a seed counts as copied from the data
 MAX_SET_BYTES = 5_000_000
 
@@ -107,3 +108,8 @@ def test_no_seed_is_a_near_duplicate_of_the_data(name: str) -> None:
         if match is not None:
             close[seed] = (match[0], round(match[1], 1))
     assert close == {}
+
+
+def test_topics6_posts_are_cut_at_the_word_cap() -> None:
+    lengths = [len(r["text"].split()) for split in ("test", "dev") for r in rows("topics6", split)]
+    assert max(lengths) == TOPICS6_MAX_WORDS
