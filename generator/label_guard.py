@@ -95,14 +95,13 @@ class LabelGuard:
         return {label: n for label, n in out.items() if n > 0}
 
     def lagging(self) -> list[Lag]:
-        """Labels accepting far less than the best one, each reported once."""
-        rates = [e.acceptance for e in self.tally.values() if e.generated >= MIN_EVIDENCE]
-        best = max(rates, default=0.0)
+        """Labels accepting far less than the best one (or nothing at all), each reported once."""
+        best = max((e.acceptance for e in self.tally.values() if e.generated), default=0.0)
         out = []
         for label, entry in self.tally.items():
             if label in self.reported or entry.need == 0 or entry.generated < MIN_EVIDENCE:
                 continue
-            if entry.acceptance < LAG_FACTOR * best:
+            if entry.acceptance < LAG_FACTOR * best or entry.kept == 0:
                 self.reported.add(label)
                 out.append(self.diagnose(label))
         return out

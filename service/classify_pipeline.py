@@ -80,7 +80,10 @@ def generate_labeled(
     teacher: Teacher | None = None,
     progress: bool = False,
     resume: bool = True,
+    embed: Embed | None = None,
 ) -> RunSummary:
+    """Generate, verify, filter and publish a labeled run; QuotaShortfall (after publishing) when
+    a label ends more than `targets.max_shortfall` short. `embed` overrides the default encoder."""
     domain = loaded.domain
     own_teacher = teacher is None
     teacher = teacher or make_teacher(domain.teacher, domain.executor)
@@ -124,7 +127,7 @@ def generate_labeled(
                 gateway,
                 live.screen(chain),
                 on_round,
-                embed=encoder_embed(domain),
+                embed=embed or encoder_embed(domain),
                 on_lag=on_lag,
             ).run()
             if bar is not None:

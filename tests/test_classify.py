@@ -7,7 +7,7 @@ import json
 import pytest
 
 from generator.classify_config import LabeledTask, Targets
-from service.classify_pipeline import generate_labeled, label_texts
+from service.classify_pipeline import QuotaShortfall, generate_labeled, label_texts
 from service.domains import load_domain
 from service.yamlconf import ConfigError
 from tests.conftest import EXAMPLES
@@ -111,7 +111,8 @@ def test_blind_relabel_rejects_mismatches(tmp_path):
     assert all(r["stage"] == "verification" for r in mismatches)
     for row in rows(tmp_path / "run" / "train.jsonl"):
         assert row["meta"]["verification"]["predicted"] == row["label"]
-    assert summary.stats["labels"]["positive"]["rejected"].get("verification/label_mismatch", 0) >= 0
+    total = sum(e["rejected"].get("verification/label_mismatch", 0) for e in summary.stats["labels"].values())
+    assert total == len(mismatches)
 
 
 def test_self_consistency_records_confidence(tmp_path):
@@ -122,10 +123,18 @@ def test_self_consistency_records_confidence(tmp_path):
         assert info["votes"][row["label"]] == round(info["confidence"] * 3)
 
 
-def test_budget_exhaustion_reports_the_shortfall(tmp_path):
-    summary = run(tmp_path, ScriptedTeacher(mislabel_rate=0.9), generation={"max_rounds": 1})
+def test_budget_exhaustion_publishes_then_fails_naming_each_short_label(tmp_path):
+    with pytest.raises(QuotaShortfall) as caught:
+        run(tmp_path, ScriptedTeacher(mislabel_rate=0.9), generation={"max_rounds": 1})
+    summary = caught.value.summary
     assert summary.stats["run"]["target_met"] is False
     assert summary.stats["run"]["shortfall"] and all(v > 0 for v in summary.stats["run"]["shortfall"].values())
+    # Nothing is lost: the version is published and its rows are the summary's.
+    kept = rows(tmp_path / "run" / "train.jsonl")
+    assert len(kept) == summary.funnel["kept"]
+    short = {lag.label for lag in caught.value.lags}
+    assert short == {label for label, n in summary.stats["run"]["shortfall"].items() if n > 0.5 * 4}
+    assert all(f"{label!r}" in caught.value.explain() for label in short)
 
 
 def test_dedup_applies_within_and_across_labels(tmp_path):
@@ -207,7 +216,7 @@ def test_dedup_rejects_exact_and_near_duplicates_across_labels(tmp_path):
         ScriptedTeacher(faults=same_texts),
         verification={"enabled": False},
         generation={"max_rounds": 1},
-        targets={"per_label": 3},
+        targets={"per_label": 3, "max_shortfall": 1.0},  # one round, on purpose: no quota guard here
     )
     kept = rows(tmp_path / "run" / "train.jsonl")
     shared = [r for r in kept if "review text for every label" in r["text"]]
