@@ -114,6 +114,7 @@ class Verification(BaseModel):
     temperature: float = Field(0.7, ge=0)
     max_tokens: int = Field(16, ge=1)
     shots_per_label: int = Field(2, ge=0, description="seed examples shown as demonstration turns")
+    prior: Literal["content_free", "batch"] = "content_free"  # calibrated: how the label prior is estimated
     content_free: tuple[str, ...] = Field(("N/A", "", "[MASK]"), min_length=1, description="calibrated: prior inputs")
     margin: float = Field(0.0, ge=0, description="likelihood: nats per token the intended label must lead by")
     folds: int = Field(5, ge=2, description="confident_learning: cross-validation folds")

@@ -207,3 +207,11 @@ def _planted_stats(tmp_path):
     planted = [r for r in everything if r.get("text") and f"a {r['label']} one" not in r["text"]]
     flagged = [r for r in rejected if r["reason"] == "label_issue"]
     return planted, flagged
+
+
+def test_batch_calibration_removes_the_lean_estimated_from_the_texts_themselves(tmp_path):
+    summary = run(tmp_path, ScriptedTeacher(biased_to="positive"), "calibrated", verification={"prior": "batch"})
+    kept = kept_rows(tmp_path)
+    assert {label: sum(r["label"] == label for r in kept) for label in LABELS} == dict.fromkeys(LABELS, 4)
+    prior = summary.stats["verification"]["calibration_prior"]
+    assert max(prior, key=prior.get) == "positive" and sum(prior.values()) == pytest.approx(1.0)

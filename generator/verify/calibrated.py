@@ -5,6 +5,10 @@ when the input says nothing ("N/A", "", "[MASK]"). Dividing by that prior (W = d
 removes the preference the input did not cause — exactly the bias that makes a small teacher
 answer one label for everything. The prior is estimated once per run, with the same few-shot
 prompt the texts get, and published in stats.json.
+
+`prior: batch` estimates the same bias from the texts themselves instead (Zhou et al. 2023,
+"Batch Calibration"): the mean of p(y|x) over every text judged so far. Generation asks for the
+labels in roughly equal measure, so a mean far from uniform is the classifier's lean, not the data's.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class CalibratedVerifier:
     def __init__(self, ctx: VerifyContext):
         self.ctx = ctx
         self._prior: dict[str, float] | None = None
+        self._seen: list[dict[str, float]] = []  # raw probabilities so far (batch prior)
 
     def prior(self) -> dict[str, float]:
         if self._prior is None:
@@ -49,10 +54,16 @@ class CalibratedVerifier:
         return label_probs(self.ctx.gateway, self.ctx.task, texts, key=key, stage=STAGE, shots=self.ctx.shots)
 
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
-        prior = self.prior()
         labels = self.ctx.task.label_names
+        scored = self._probs([c.text for c in candidates], "calibrated")
+        if self.ctx.task.verification.prior == "batch":
+            self._seen += [p for p in scored if p is not None]
+            prior = average(self._seen) if self._seen else dict.fromkeys(labels, 1.0 / len(labels))
+            self.ctx.facts["calibration_prior"] = {k: round(v, 6) for k, v in prior.items()}
+        else:
+            prior = self.prior()
         out = []
-        for candidate, raw in zip(candidates, self._probs([c.text for c in candidates], "calibrated"), strict=True):
+        for candidate, raw in zip(candidates, scored, strict=True):
             if raw is None:
                 out.append(Judgement(None, False, "verification_failed"))
                 continue

@@ -1,0 +1,118 @@
+"""Scoring requests and verification with the real engine (vLLM CPU, embedded SmolLM2-135M)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from generator.gateway import Call, Gateway
+from generator.teacher import SamplingConfig
+from generator.verify.blind import SCORE_SAMPLING
+from prompts import get_spec
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+TASK = "Decide whether a restaurant review is positive or negative."
+REVIEWS = [
+    "The soup was cold, the waiter ignored us for forty minutes and the bill was wrong.",
+    "Lovely little place, friendly staff and the best pasta I have had in years.",
+    "Overpriced, bland and noisy. We will not be back.",
+]
+
+
+def classify_messages(text: str, labels: list[str]) -> list[dict[str, str]]:
+    spec = get_spec("classify")
+    return spec.render(task=TASK, labels=[{"name": label, "description": ""} for label in labels], text=text)
+
+
+def test_choice_scores_are_a_distribution_whose_best_is_what_guided_greedy_decoding_answers(vllm_teacher):
+    spec = get_spec("classify")
+    gateway = Gateway(vllm_teacher)
+    for labels in (["positive", "negative"], ["good", "bad", "Sci-Tech", "World", "World news"]):
+        choices = tuple(labels)
+        scored = gateway.run(
+            [
+                Call(spec, classify_messages(t, labels), SCORE_SAMPLING, f"s/{i}", choices=choices, score="choices")
+                for i, t in enumerate(REVIEWS)
+            ],
+            "score",
+        )
+        greedy = gateway.run(
+            [
+                Call(
+                    spec,
+                    classify_messages(t, labels),
+                    SamplingConfig(temperature=0, top_p=1, max_tokens=8),
+                    f"g/{i}",
+                    choices=choices,
+                )
+                for i, t in enumerate(REVIEWS)
+            ],
+            "greedy",
+        )
+        for s, g in zip(scored, greedy, strict=True):
+            assert s.ok and g.ok, (s.errors, g.errors)
+            logprobs = s.completion.choice_logprobs
+            assert set(logprobs) == set(labels)
+            assert sum(math.exp(v) for v in logprobs.values()) == pytest.approx(1.0, abs=1e-4)
+            if labels == ["positive", "negative"]:
+                # One read, first tokens differ: greedy guided choice must pick the most likely.
+                assert s.text == g.parsed.label
+
+
+def test_reply_scores_prefer_a_fluent_reply_and_grow_with_its_length(vllm_teacher):
+    spec = get_spec("label_likelihood")
+    gateway = Gateway(vllm_teacher)
+    prompt = spec.render(task=TASK, label="negative", label_description="the diner was unhappy")
+    fluent = "The soup was cold and the waiter ignored us."
+    salad = "waiter cold us The and ignored soup was the."
+    calls = [
+        Call(
+            spec,
+            [*prompt, {"role": "assistant", "content": reply}],
+            SCORE_SAMPLING,
+            f"r/{k}",
+            guided=False,
+            score="reply",
+        )
+        for k, reply in enumerate([fluent, salad, fluent + " Never again."])
+    ]
+    a, b, longer = (o.completion for o in gateway.run(calls, "reply"))
+    assert a.reply_tokens == b.reply_tokens > 5
+    assert a.reply_logprob < 0 and a.reply_logprob > b.reply_logprob + 5
+    assert longer.reply_tokens > a.reply_tokens and longer.reply_logprob < a.reply_logprob
+
+
+def test_vllm_serve_scores_what_the_in_process_engine_scores(vllm_teacher, vllm_server, monkeypatch):
+    from generator.config import TeacherConfig
+    from generator.openai_teacher import OpenAITeacher
+
+    monkeypatch.setenv("TEST_TEACHER_KEY", vllm_server.api_key)
+    remote = OpenAITeacher(
+        TeacherConfig(
+            backend="openai", model=vllm_server.model, base_urls=(vllm_server.url,), api_key_env="TEST_TEACHER_KEY"
+        )
+    )
+    spec, likelihood = get_spec("classify"), get_spec("label_likelihood")
+    labels = ("positive", "negative", "World news", "World")
+    prompt = likelihood.render(task=TASK, label="positive", label_description="the diner was happy")
+    calls = [
+        Call(spec, classify_messages(REVIEWS[1], list(labels)), SCORE_SAMPLING, "c", choices=labels, score="choices"),
+        Call(
+            likelihood,
+            [*prompt, {"role": "assistant", "content": REVIEWS[1]}],
+            SCORE_SAMPLING,
+            "r",
+            guided=False,
+            score="reply",
+        ),
+    ]
+    try:
+        local = [o.completion for o in Gateway(vllm_teacher).run(calls, "local")]
+        served = [o.completion for o in Gateway(remote).run(calls, "remote")]
+    finally:
+        remote.close()
+    for name in labels:
+        assert served[0].choice_logprobs[name] == pytest.approx(local[0].choice_logprobs[name], abs=0.05)
+    assert served[1].reply_tokens == local[1].reply_tokens
+    assert served[1].reply_logprob == pytest.approx(local[1].reply_logprob, rel=0.01)
