@@ -116,3 +116,69 @@ def test_vllm_serve_scores_what_the_in_process_engine_scores(vllm_teacher, vllm_
         assert served[0].choice_logprobs[name] == pytest.approx(local[0].choice_logprobs[name], abs=0.05)
     assert served[1].reply_tokens == local[1].reply_tokens
     assert served[1].reply_logprob == pytest.approx(local[1].reply_logprob, rel=0.01)
+
+
+BIASED_DOMAIN = """kind: classify
+name: restaurant-sentiment
+task: Decide whether a short restaurant review is positive or negative.
+labels:
+  - name: positive
+    description: the diner enjoyed the meal and would come back
+    seeds:
+      - Lovely little place, friendly staff and the best pasta I have had in years.
+      - The tacos were fresh and the salsa had real heat. We will be back next week.
+      - Great service, generous portions and a cozy room. Highly recommended.
+      - The chef came out to say hello and the dessert was perfect.
+  - name: negative
+    description: the diner was disappointed and would not come back
+    seeds:
+      - The soup was cold, the waiter ignored us and the bill was wrong.
+      - Overpriced, bland and noisy. We will not be back.
+      - We waited an hour for burnt pizza and nobody apologized.
+      - The fish smelled off and the table was sticky. Avoid.
+targets:
+  per_label: 5
+text_length: {min_words: 4, max_words: 40}
+generation: {texts_per_prompt: 3, demos_per_prompt: 3, max_rounds: 2, max_prompts_per_label: 4}
+teacher: {enforce_eager: true}
+"""
+
+
+def test_a_biased_teacher_trips_the_guard_with_vote_and_likelihood_keeps_both_labels(vllm_teacher, tmp_path):
+    """The embedded teacher, as a classifier, calls nearly every review positive: voting starves
+    'negative', the run publishes what it has and exits 4 naming the label; likelihood does not
+    ask the teacher to classify and keeps both labels."""
+    import json
+    import subprocess
+
+    from service.classify_pipeline import generate_labeled
+    from service.domains import load_domain
+    from tests.conftest import cli, cli_env
+
+    domain = tmp_path / "domain.yaml"
+    domain.write_text(BIASED_DOMAIN + "verification: {method: vote}\n")
+    proc = subprocess.run(
+        cli("generate", "--domain", str(domain), "--out", str(tmp_path / "vote")),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 4, proc.stderr[-3000:]
+    assert "'negative'" in proc.stderr and "verification.method" in proc.stderr
+    kept = [json.loads(x) for x in (tmp_path / "vote" / "train.jsonl").read_text().splitlines()]
+    stats = json.loads((tmp_path / "vote" / "stats.json").read_text())
+    assert len(kept) == stats["funnel"]["kept"] and all(r["label"] == "positive" for r in kept)
+    assert stats["verification"]["labels"]["negative"]["predicted_instead"].get("positive", 0) > 0
+
+    domain.write_text(BIASED_DOMAIN + "verification: {method: likelihood}\n")
+    summary = generate_labeled(load_domain(domain), tmp_path / "likelihood", teacher=vllm_teacher)
+    kept = [json.loads(x) for x in (tmp_path / "likelihood" / "train.jsonl").read_text().splitlines()]
+    counts = {label: sum(r["label"] == label for r in kept) for label in ("positive", "negative")}
+    assert all(n >= 3 for n in counts.values()), counts  # at least half of each quota
+    for row in kept:
+        info = row["meta"]["verification"]
+        assert info["method"] == "likelihood" and info["margin"] >= 0 and info["predicted"] == row["label"]
+    quarantined = sum(summary.funnel["rejected"].get("validation", {}).values())  # no text: nothing to verify
+    verified = summary.funnel["candidates"] - quarantined
+    assert summary.stats["teacher"]["stages"]["verify_likelihood"]["requests"] == 2 * verified
