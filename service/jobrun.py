@@ -21,7 +21,6 @@ from pathlib import Path
 
 from generator.journal import RunLocked
 from generator.teacher import TeacherUnavailable
-from service.classify_pipeline import QuotaShortfall
 from service.config import SeedforgeConfig
 from service.runs import RunSummary
 
@@ -85,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     job_dir = Path(args[0])
     watch_parent()
     (job_dir / ERROR).unlink(missing_ok=True)
+    from service.classify_pipeline import QuotaShortfall  # heavy (encoders, numpy): the job's, not the worker's
+
     try:
         summary = run_job(job_dir)
     except TeacherUnavailable as exc:
