@@ -31,11 +31,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from generator.config import TeacherConfig
     from generator.gateway import Call, Gateway
     from generator.seeds import read_seeds
-    from generator.teacher import SamplingConfig
-    from generator.vllm_teacher import VLLMTeacher
+    from generator.teachers.base import SamplingConfig
+    from generator.teachers.config import TeacherConfig
+    from generator.teachers.vllm import VLLMTeacher
     from prompts import get_spec
 
     teacher = VLLMTeacher(TeacherConfig(enforce_eager=args.eager))

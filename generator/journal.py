@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from generator.teacher import Completion
+from generator.teachers.base import Completion
 
 SCORE_FIELDS = ("choice_logprobs", "reply_logprob", "reply_tokens")
 

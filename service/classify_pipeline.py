@@ -16,10 +16,10 @@ import numpy as np
 
 from filters import build_chain
 from generator.classify import LabeledGenerator, classify_texts, label_balance, pick_shots
-from generator.executor import make_teacher
 from generator.label_guard import Lag
-from generator.labeled_seeds import read_labeled
-from generator.teacher import Teacher
+from generator.seeds.labeled import read_labeled
+from generator.teachers.base import Teacher
+from generator.teachers.registry import make_teacher
 from generator.verify import Embed
 from generator.writers import jsonl_bytes
 from prompts import Record, stable_hash
@@ -55,7 +55,7 @@ def encoder_embed(domain: Any) -> Embed | None:
     if not verification.enabled or "confident_learning" not in wanted:
         return None
     from filters.embeddings import embed
-    from generator.models import embedded_encoder_dir
+    from generator.teachers.models import embedded_encoder_dir
 
     model_dir = verification.encoder or str(embedded_encoder_dir())
 

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from generator.models import list_models
 from generator.seeds import SeedsConfig, lint_seeds
-from generator.teacher import TeacherUnavailable
+from generator.teachers.base import TeacherUnavailable
+from generator.teachers.models import list_models
 from service import cli_classify, cli_dedup, cli_export, cli_filter, cli_finetune_lm, cli_report
 from service.cli_common import USER_ERRORS, fail, print_funnel
 from service.cli_service import register as register_service_commands

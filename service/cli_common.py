@@ -7,8 +7,8 @@ from typing import Any
 import typer
 
 from generator.journal import RunLocked
-from generator.models import ModelNotFound
 from generator.seeds import SeedFileError
+from generator.teachers.models import ModelNotFound
 from service.filtering import FilterSetupError
 from service.runs import RunExists
 from service.yamlconf import ConfigError

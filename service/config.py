@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from filters.config import FiltersConfig
-from generator.config import GenerationConfig, TeacherConfig
-from generator.executor import ExecutorConfig
 from generator.modes_config import AugmentConfig, EvolConfig, MultiTurnConfig
 from generator.seeds import SeedsConfig
+from generator.selfinstruct_config import GenerationConfig
+from generator.teachers.config import TeacherConfig
+from generator.teachers.executor import ExecutorConfig
 from service.yamlconf import ConfigError, load_yaml_model
 
 __all__ = ["ConfigError", "SeedforgeConfig", "load_config"]

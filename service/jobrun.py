@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from generator.journal import RunLocked
-from generator.teacher import TeacherUnavailable
+from generator.teachers.base import TeacherUnavailable
 from service.config import SeedforgeConfig
 from service.runs import RunSummary
 
@@ -52,7 +52,7 @@ def _runner(job_dir: Path) -> Callable[[], RunSummary]:
     """What this job runs, rebuilt from what was validated and recorded at submission."""
     request = json.loads((job_dir / REQUEST).read_text(encoding="utf-8"))
     if request.get("kind") == "classify":
-        from generator.config import TeacherConfig
+        from generator.teachers.config import TeacherConfig
         from service.classify_pipeline import generate_labeled
         from service.domains import load_domain
 

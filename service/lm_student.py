@@ -16,11 +16,11 @@ import yaml
 from finetune.lm import LMResult, train_lm
 from finetune.lm_config import LMConfig, coerce_sft
 from finetune.lm_eval import JudgeFn, JudgePair
-from generator.backends import build_teacher
-from generator.config import TeacherConfig
 from generator.gateway import Call, Gateway
-from generator.models import EMBEDDED_TEACHER, resolve_model
-from generator.teacher import SamplingConfig, Teacher, TeacherUnavailable
+from generator.teachers.base import SamplingConfig, Teacher, TeacherUnavailable
+from generator.teachers.config import TeacherConfig
+from generator.teachers.models import EMBEDDED_TEACHER, resolve_model
+from generator.teachers.registry import build_teacher
 from generator.writers import write_json
 from prompts import get_spec
 from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located

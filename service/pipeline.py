@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.executor import make_teacher
 from generator.seeds import SeedSet, read_seeds
 from generator.selfinstruct import SelfInstruct
-from generator.teacher import Teacher
+from generator.teachers.base import Teacher
+from generator.teachers.registry import make_teacher
 from prompts import Record
 from service.config import SeedforgeConfig
 from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from filters import FilterChain
-from generator.executor import make_teacher
 from generator.gateway import Gateway
 from generator.publish import CURRENT, MANIFEST
 from generator.seeds import SeedFileError, read_seeds
-from generator.teacher import Teacher
+from generator.teachers.base import Teacher
+from generator.teachers.registry import make_teacher
 from prompts import Record
 from service.config import ConfigError, SeedforgeConfig, load_config
 from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post

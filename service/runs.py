@@ -23,7 +23,7 @@ from generator.accounting import check_accounting
 from generator.gateway import Gateway
 from generator.journal import Journal, run_lock
 from generator.publish import publish
-from generator.teacher import Teacher
+from generator.teachers.base import Teacher
 from generator.writers import jsonl_bytes
 from prompts import Record, stable_hash
 from service.logs import log_context

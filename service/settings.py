@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from generator.config import TeacherConfig
+from generator.teachers.config import TeacherConfig
 
 TOKEN_ENV = "SEEDFORGE_API_TOKEN"
 TOKEN_FILE_ENV = "SEEDFORGE_API_TOKEN_FILE"

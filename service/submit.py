@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from generator.seeds import SeedFileError, read_seeds
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
 from service.config import ConfigError, SeedforgeConfig, load_config
 from service.jobrun import INPUTS, REQUEST
 from service.jobs import Job, JobStore

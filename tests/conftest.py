@@ -48,8 +48,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def vllm_teacher():
     """One real vLLM CPU engine with the embedded model for the whole test session (~35 s start)."""
-    from generator.config import TeacherConfig
-    from generator.vllm_teacher import VLLMTeacher
+    from generator.teachers.config import TeacherConfig
+    from generator.teachers.vllm import VLLMTeacher
 
     teacher = VLLMTeacher(TeacherConfig(enforce_eager=True))
     _ = teacher.llm
@@ -102,8 +102,8 @@ class VLLMServer:
 def vllm_server(tmp_path_factory) -> Iterator[VLLMServer]:
     """A real `vllm serve` (OpenAI API server) process on 127.0.0.1 with the embedded model and the
     in-process engine's CPU settings, shared by the session (~50 s start)."""
-    from generator.config import TeacherConfig
-    from generator.vllm_teacher import VLLMTeacher, cpu_environment, is_cpu_build
+    from generator.teachers.config import TeacherConfig
+    from generator.teachers.vllm import VLLMTeacher, cpu_environment, is_cpu_build
 
     teacher = VLLMTeacher(TeacherConfig(enforce_eager=True))
     port = free_port()

@@ -20,7 +20,7 @@ import service.card
 import service.cli
 import service.pipeline
 import service.report
-from generator.teacher import ChatRequest, Completion
+from generator.teachers.base import ChatRequest, Completion
 from service.classify_pipeline import generate_labeled, label_texts
 from service.config import load_config
 from service.domains import load_domain

@@ -11,7 +11,8 @@ import subprocess
 import pytest
 
 from filters.ray_dedup import _resolve
-from generator.executor import ExecutorConfig, make_teacher
+from generator.teachers.executor import ExecutorConfig
+from generator.teachers.registry import make_teacher
 from prompts import Record
 from service.config import ConfigError, load_config
 from tests.conftest import GENERAL_SEEDS, cli, cli_env

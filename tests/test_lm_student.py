@@ -44,7 +44,7 @@ def write_eval(path: Path, pairs=QA[:4]) -> Path:
 
 @pytest.fixture(scope="module")
 def smollm_dir() -> Path:
-    from generator.models import EMBEDDED_TEACHER, resolve_model
+    from generator.teachers.models import EMBEDDED_TEACHER, resolve_model
 
     return resolve_model(f"embedded:{EMBEDDED_TEACHER}").path
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from generator.config import TeacherConfig
-from generator.openai_teacher import OpenAITeacher, parse_retry_after
-from generator.teacher import ChatRequest, SamplingConfig, TeacherUnavailable
+from generator.teachers.base import ChatRequest, SamplingConfig, TeacherUnavailable
+from generator.teachers.config import TeacherConfig
+from generator.teachers.openai import OpenAITeacher
+from generator.teachers.openai_http import parse_retry_after
 from service.config import ConfigError, load_config
 from tests.conftest import free_port
 from tests.stub_openai import OK_TEXT, Script, Stub, ok

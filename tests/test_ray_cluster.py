@@ -21,8 +21,9 @@ from bench.corpus import corpus
 from filters.exact import ExactDedup
 from filters.minhash import MinHashDedup
 from filters.ray_dedup import ray_exact_dedup, ray_minhash_dedup
-from generator.executor import ExecutorConfig, make_teacher
 from generator.publish import verify
+from generator.teachers.executor import ExecutorConfig
+from generator.teachers.registry import make_teacher
 from prompts import Record
 from service.config import load_config
 from service.pipeline import generate

@@ -7,12 +7,12 @@ import random
 
 import pytest
 
-from generator.config import TeacherConfig
 from generator.gateway import Call, Gateway
 from generator.journal import Journal, scan
-from generator.openai_teacher import OpenAITeacher
 from generator.seeds import read_seeds
-from generator.teacher import ChatRequest, SamplingConfig, TeacherUnavailable
+from generator.teachers.base import ChatRequest, SamplingConfig, TeacherUnavailable
+from generator.teachers.config import TeacherConfig
+from generator.teachers.openai import OpenAITeacher
 from prompts import get_spec
 from prompts.schemas import NewInstructions
 from service.config import load_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.teacher import ChatRequest, Completion
+from generator.teachers.base import ChatRequest, Completion
 from service.config import load_config
 from service.pipeline import generate
 from service.runs import RunExists

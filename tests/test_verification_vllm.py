@@ -7,7 +7,7 @@ import math
 import pytest
 
 from generator.gateway import Call, Gateway
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
 from generator.verify.blind import SCORE_SAMPLING
 from prompts import get_spec
 
@@ -84,8 +84,8 @@ def test_reply_scores_prefer_a_fluent_reply_and_grow_with_its_length(vllm_teache
 
 
 def test_vllm_serve_scores_what_the_in_process_engine_scores(vllm_teacher, vllm_server, monkeypatch):
-    from generator.config import TeacherConfig
-    from generator.openai_teacher import OpenAITeacher
+    from generator.teachers.config import TeacherConfig
+    from generator.teachers.openai import OpenAITeacher
 
     monkeypatch.setenv("TEST_TEACHER_KEY", vllm_server.api_key)
     remote = OpenAITeacher(

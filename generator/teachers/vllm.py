@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from generator.config import TeacherConfig
-from generator.models import ResolvedModel, resolve_model
-from generator.teacher import ChatRequest, Completion, TeacherUnavailable, normalize_finish_reason
-from generator.vllm_scoring import ScoreJob
+from generator.teachers.base import ChatRequest, Completion, TeacherUnavailable, normalize_finish_reason
+from generator.teachers.config import TeacherConfig
+from generator.teachers.models import ResolvedModel, resolve_model
+from generator.teachers.vllm_scoring import ScoreJob
 
 
 def is_cpu_build() -> bool:
@@ -156,7 +156,7 @@ class VLLMTeacher:
     def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Enqueue the whole batch, then yield (index, completion) as each request finishes.
 
-        A scoring request becomes one or more engine reads (see generator/scoring.py); it is
+        A scoring request becomes one or more engine reads (see generator/teachers/scoring.py); it is
         answered when the last of them finishes.
         """
         if not requests:
