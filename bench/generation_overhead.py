@@ -34,11 +34,10 @@ def main() -> None:
     from generator.gateway import Call, Gateway
     from generator.seeds import read_seeds
     from generator.teachers.base import SamplingConfig
-    from generator.teachers.config import TeacherConfig
-    from generator.teachers.vllm import VLLMTeacher
+    from generator.teachers.vllm import VLLMConfig, VLLMTeacher
     from prompts import get_spec
 
-    teacher = VLLMTeacher(TeacherConfig(enforce_eager=args.eager))
+    teacher = VLLMTeacher(VLLMConfig(enforce_eager=args.eager))
     spec = get_spec("new_instructions")
     seeds = read_seeds(args.seeds).tasks
     rng = random.Random(0)

@@ -52,12 +52,12 @@ def _runner(job_dir: Path) -> Callable[[], RunSummary]:
     """What this job runs, rebuilt from what was validated and recorded at submission."""
     request = json.loads((job_dir / REQUEST).read_text(encoding="utf-8"))
     if request.get("kind") == "classify":
-        from generator.teachers.config import TeacherConfig
+        from generator.teachers.registry import parse_teacher_config
         from service.classify_pipeline import generate_labeled
         from service.domains import load_domain
 
         loaded = load_domain(job_dir / INPUTS / request["domain_file"], request["overrides"])
-        loaded.domain = loaded.domain.model_copy(update={"teacher": TeacherConfig(**request["teacher"])})
+        loaded.domain = loaded.domain.model_copy(update={"teacher": parse_teacher_config(request["teacher"])})
         return lambda: generate_labeled(loaded, job_dir / RUN, resume=True)
     from service.pipeline import generate
 

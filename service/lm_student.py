@@ -17,10 +17,9 @@ from finetune.lm import LMResult, train_lm
 from finetune.lm_config import LMConfig, coerce_sft
 from finetune.lm_eval import JudgeFn, JudgePair
 from generator.gateway import Call, Gateway
-from generator.teachers.base import SamplingConfig, Teacher, TeacherUnavailable
-from generator.teachers.config import TeacherConfig
+from generator.teachers.base import SamplingConfig, Teacher, TeacherConfigBase, TeacherUnavailable
 from generator.teachers.models import EMBEDDED_TEACHER, resolve_model
-from generator.teachers.registry import build_teacher
+from generator.teachers.registry import build_teacher, dump_teacher_config, parse_teacher_config
 from generator.writers import write_json
 from prompts import get_spec
 from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located
@@ -52,7 +51,7 @@ def load_lm_config(path: str | Path | None, overrides: dict[str, Any] | None = N
     return validate_located(LMConfig, data, where, root)
 
 
-def run_teacher_config(run_dir: Path, model: str | None) -> TeacherConfig:
+def run_teacher_config(run_dir: Path, model: str | None) -> TeacherConfigBase:
     """The teacher that generated the run (its config.yaml), optionally with another model."""
     config_path = run_dir / "config.yaml"
     section: dict[str, Any] = {}
@@ -60,7 +59,7 @@ def run_teacher_config(run_dir: Path, model: str | None) -> TeacherConfig:
         section = (yaml.safe_load(config_path.read_text()) or {}).get("teacher") or {}
     if model is not None:
         section = {**section, "model": model}
-    return TeacherConfig.model_validate(section)
+    return parse_teacher_config(section)
 
 
 class TeacherJudge:
@@ -154,7 +153,7 @@ def finetune_lm(
                     "revision": student.revision,
                     "source": student.source,
                 },
-                "judge_teacher": teacher_config.model_dump(mode="json") if use_judge else None,
+                "judge_teacher": dump_teacher_config(teacher_config) if use_judge else None,
             },
         )
     finally:

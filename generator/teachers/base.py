@@ -22,6 +22,19 @@ FinishReason = Literal["stop", "length", "error"]
 ScoreKind = Literal["choices", "reply"]
 
 
+class TeacherConfigBase(BaseModel):
+    """What every backend's config has. Each backend subclasses it in its own module, with
+    `backend: Literal["<name>"]` and its own fields; generator/teachers/registry.py makes the
+    `teacher:` section the union of the registered ones, chosen by `backend`."""
+
+    # hide_input_in_errors: a key pasted into a field (api_key_env) must not reach an error message.
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=(), hide_input_in_errors=True)
+
+    backend: str
+    model: str
+    revision: str | None = None  # override the content-derived revision (e.g. a git sha)
+
+
 class SamplingConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field, field_validator, model_validator
 
-from generator.teachers.base import ChatRequest, Completion, TeacherUnavailable
-from generator.teachers.config import TeacherConfig
+from generator.teachers.base import ChatRequest, Completion, TeacherConfigBase, TeacherUnavailable
 from generator.teachers.openai_http import (
     Endpoint,
     EndpointPool,
@@ -40,6 +40,7 @@ from generator.teachers.openai_http import (
     chat_completion,
     check_ready,
     error_detail,
+    http_client,
     parse_retry_after,
     probe,
 )
@@ -48,12 +49,51 @@ from generator.teachers.openai_scoring import Rejected, RemoteScorer, server_roo
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class OpenAIConfig(TeacherConfigBase):
+    """`backend: openai`: an OpenAI-compatible server (`vllm serve`), see base_urls."""
+
+    backend: Literal["openai"] = "openai"
+    model: str = "auto"  # the served model name; "auto": the server's only model
+    base_urls: tuple[str, ...] = Field((), description="e.g. http://teacher:8000/v1; requests spread over all")
+    # The *name* of an environment variable holding the key: the key itself never enters a config
+    # file, a run directory or a job record.
+    api_key_env: str | None = None
+    concurrency: int = Field(32, ge=1, description="most requests in flight per base URL")
+    timeout: float = Field(600.0, gt=0, description="seconds per HTTP attempt")
+    max_retries: int = Field(4, ge=0, description="re-sends after a retryable error (connect, timeout, 429, 5xx)")
+    backoff: float = Field(0.5, ge=0, description="wait before the first re-send; doubles each time, with jitter")
+    backoff_max: float = Field(60.0, ge=0, description="longest wait, Retry-After included")
+
+    @field_validator("base_urls")
+    @classmethod
+    def _urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError("each base URL must start with http:// or https://")
+        return tuple(u.rstrip("/") for u in urls)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        # Deliberately not echoing the value: if this fails, it may be the key itself.
+        if name is not None and not ENV_NAME.match(name):
+            raise ValueError("must be the name of an environment variable holding the key, not the key")
+        return name
+
+    @model_validator(mode="after")
+    def _needs_urls(self) -> OpenAIConfig:
+        if not self.base_urls:
+            raise ValueError("backend 'openai' needs base_urls (e.g. [http://localhost:8000/v1])")
+        return self
 
 
 class OpenAITeacher:
     """`Teacher` (streaming) over one or more OpenAI-compatible `/v1` base URLs."""
 
-    def __init__(self, config: TeacherConfig, *, sleep: Sleep | None = None, rng: random.Random | None = None):
+    def __init__(self, config: OpenAIConfig, *, sleep: Sleep | None = None, rng: random.Random | None = None):
         if not config.base_urls:
             raise ValueError("the openai teacher needs teacher.base_urls")
         self.config = config
@@ -95,20 +135,8 @@ class OpenAITeacher:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            headers = {}
-            if self.config.api_key_env:
-                key = os.environ.get(self.config.api_key_env)
-                if not key:
-                    raise TeacherUnavailable(
-                        f"environment variable {self.config.api_key_env} (teacher.api_key_env) is unset"
-                    )
-                headers["Authorization"] = f"Bearer {key}"
             total = self.config.concurrency * len(self._endpoints)
-            self._client = httpx.AsyncClient(
-                headers=headers,
-                timeout=httpx.Timeout(self.config.timeout, connect=min(self.config.timeout, 10.0)),
-                limits=httpx.Limits(max_connections=total, max_keepalive_connections=total),
-            )
+            self._client = http_client(self.config.api_key_env, total, self.config.timeout)
         return self._client
 
     # -- readiness ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import os
 import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +37,22 @@ class Endpoint:
     in_flight: int = 0
     failures: int = 0  # consecutive; a success resets it, so a dead server stops being preferred
     sent: int = 0
+
+
+def http_client(api_key_env: str | None, connections: int, timeout: float) -> httpx.AsyncClient:
+    """One client for the teacher's life (a warm connection pool); the key is read from the
+    environment variable named in the config, never from the config itself."""
+    headers = {}
+    if api_key_env:
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise TeacherUnavailable(f"environment variable {api_key_env} (teacher.api_key_env) is unset")
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.AsyncClient(
+        headers=headers,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
