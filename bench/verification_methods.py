@@ -66,12 +66,12 @@ def main() -> None:
 
     from filters.embeddings import embed as encode
     from generator.gateway import Gateway
-    from generator.journal import Journal
     from generator.seeds.labeled import read_labeled
     from generator.teachers.models import embedded_encoder_dir
     from generator.teachers.registry import make_teacher
     from generator.verify import Candidate, VerifyContext, make_verifier, pick_shots
     from generator.verify.base import argmax_judgement
+    from rundir.journal import Journal
     from service.classify_pipeline import generate_labeled
     from service.domains import load_domain
 

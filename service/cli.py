@@ -268,7 +268,7 @@ def _global_options(
     log_format: Annotated[str, typer.Option(help="log lines as 'text' or 'json' (one object per line)")] = "text",
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ...")] = "WARNING",
 ) -> None:
-    from service.logs import setup_logging
+    from rundir.logs import setup_logging
 
     setup_logging(log_format, log_level)
 

@@ -21,8 +21,8 @@ import typer
 
 from filters.exact import ExactDedup
 from filters.minhash import MinHashDedup
-from generator.writers import fsync_dir, write_json
 from prompts import Record, Verdict
+from rundir.writers import fsync_dir, write_json
 from service.cli_common import fail
 
 

@@ -19,8 +19,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from generator.journal import RunLocked
 from generator.teachers.base import TeacherUnavailable
+from rundir.lock import RunLocked
 from service.config import SeedforgeConfig
 from service.runs import RunSummary
 

@@ -17,11 +17,12 @@ from generator.selfinstruct import SelfInstruct
 from generator.teachers.base import Teacher
 from generator.teachers.registry import make_teacher
 from prompts import Record
+from rundir.session import open_run
 from service.config import SeedforgeConfig
 from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
 from service.modes import elimination_chain, run_before_post, run_multi_turn
 from service.progress import ObservedGateway, RunProgress
-from service.runs import RunSummary, finish_run, open_run, teacher_stats
+from service.runs import RunSummary, finish_run, teacher_stats
 
 __all__ = ["RunSummary", "generate", "seed_records"]
 

@@ -12,6 +12,7 @@ import pytest
 from finetune.lm_config import LMConfig, make_sft_config
 from finetune.lm_data import LMInputError, read_chat_rows, read_eval_items, split_rows, truncation_report
 from finetune.lm_eval import JudgePair, win_rate
+from rundir import RunDir
 from service.yamlconf import ConfigError
 from tests.conftest import cli, cli_env
 
@@ -32,8 +33,8 @@ def chat(q: str, a: str) -> dict:
 
 
 def write_run(path: Path, rows: list[dict]) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    """A run directory with one published version holding these train.jsonl rows."""
+    RunDir(path).publish({"train.jsonl": "".join(json.dumps(r) + "\n" for r in rows).encode()})
     return path
 
 
@@ -346,7 +347,7 @@ def test_cli_errors_for_a_missing_train_file_an_empty_dataset_and_a_student_with
 
     (tmp_path / "norun").mkdir()
     done = run(str(tmp_path / "norun"))
-    assert done.returncode == 2 and "train.jsonl: no such file" in done.stderr
+    assert done.returncode == 2 and "norun: not a run directory (no published version" in done.stderr
     empty = write_run(tmp_path / "empty", [])
     done = run(str(empty), "--student", str(tiny_model_dir))
     assert done.returncode == 2 and "no rows to train on" in done.stderr

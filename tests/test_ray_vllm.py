@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from generator.publish import verify
+from rundir.publish import verify
 from tests.conftest import GENERAL_SEEDS, cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]

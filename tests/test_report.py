@@ -13,11 +13,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from generator.publish import verify
+from rundir.logs import log_context, setup_logging
+from rundir.publish import verify
 from service.classify_pipeline import generate_labeled
 from service.config import load_config
 from service.domains import load_domain
-from service.logs import log_context, setup_logging
 from service.pipeline import generate
 from tests.conftest import EXAMPLES, GENERAL_SEEDS, cli, cli_env
 from tests.fakes import ScriptedTeacher
