@@ -86,7 +86,17 @@ def generate(
             summary = _generate_domain(domain, out, num, teacher, progress, resume, max_tokens_budget, cluster)
         elif seeds is not None:
             summary = _generate_instructions(
-                seeds, out, num, teacher, config, seed_format, skip_bad_lines, progress, resume, cluster
+                seeds,
+                out,
+                num,
+                teacher,
+                config,
+                seed_format,
+                skip_bad_lines,
+                progress,
+                resume,
+                max_tokens_budget,
+                cluster,
             )
         else:
             fail("give --seeds FILE (instruction data) or --domain FILE (a domain file)")
@@ -147,6 +157,7 @@ def _generate_instructions(
     skip_bad_lines: bool,
     progress: bool,
     resume: bool,
+    max_tokens_budget: int | None,
     cluster: dict[str, Any],
 ) -> Any:
     from service.pipeline import generate as run_generate
@@ -154,6 +165,8 @@ def _generate_instructions(
     overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
     if num is not None:
         overrides.setdefault("generation", {})["num"] = num
+    if max_tokens_budget is not None:
+        overrides.setdefault("generation", {})["max_tokens_budget"] = max_tokens_budget
     if teacher is not None:
         overrides.setdefault("teacher", {})["model"] = teacher
     if seed_format is not None:
