@@ -36,7 +36,7 @@ log = logging.getLogger("seedforge.ray")
 
 def _source_root() -> str | None:
     """Seedforge's checkout when it runs from source, so workers can import it too."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # generator/teachers/ray.py -> the checkout
     return None if "site-packages" in root.parts else str(root)
 
 
