@@ -74,7 +74,7 @@ def test_ray_run_publishes_the_local_rows_using_both_nodes(cluster, reference, t
         teacher.close()
     assert (tmp_path / "ray" / "train.jsonl").read_bytes() == (reference / "train.jsonl").read_bytes()
     assert (tmp_path / "ray" / "rejected.jsonl").read_bytes() == (reference / "rejected.jsonl").read_bytes()
-    verify(tmp_path / "ray")
+    assert verify(tmp_path / "ray") == []
     funnel = summary.funnel
     assert funnel["kept"] == 40 and funnel["candidates"] == funnel["kept"] + funnel["rejected_total"]
     pool_stats = summary.stats["teacher"]["executor"]
@@ -179,7 +179,7 @@ def test_killing_a_worker_node_mid_batch_loses_and_duplicates_nothing(cluster, r
     assert (out / "rejected.jsonl").read_bytes() == (reference / "rejected.jsonl").read_bytes()
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     assert len({r["id"] for r in rows}) == len(rows) == 40
-    verify(out)
+    assert verify(out) == []
     # Completions journaled before the kill are kept byte for byte and never asked for again.
     journal = (out / "journal.jsonl").read_bytes()
     assert journal.startswith(snapshot["before"])

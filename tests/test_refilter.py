@@ -96,7 +96,7 @@ def test_refilter_writes_a_new_version_without_generating(tmp_path):
     assert {schema_title(c) for c in teacher.calls} <= {"JudgeScores"}  # no generation calls
     assert summary.manifest["version"] == 2
     assert (run_dir / ".versions" / "00001" / "train.jsonl").is_file()  # the old version stays
-    verify(run_dir)
+    assert verify(run_dir) == []
     after = rows(run_dir / "train.jsonl") + rows(run_dir / "rejected.jsonl")
     assert sorted(r["id"] for r in after) == sorted(r["id"] for r in before)  # nothing lost, nothing added
     info = summary.stats["refilter"]
