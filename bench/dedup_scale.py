@@ -72,7 +72,7 @@ def build_filter(method: str, args: argparse.Namespace) -> Any:
                 return hashed_embeddings([r.instruction for r in records])
 
         return HashedSemantic(model="-", index=args.index)
-    from generator.models import embedded_encoder_dir
+    from generator.teachers.models import embedded_encoder_dir
 
     return SemanticDedup(model=str(embedded_encoder_dir()), index=args.index, batch_size=128)
 

@@ -50,8 +50,9 @@ from rapidfuzz import process  # noqa: E402
 from rapidfuzz.distance import Indel  # noqa: E402
 from rouge_score import rouge_scorer  # noqa: E402
 
-from filters.rouge import RougeNearDup, f1_from_lcs, rouge_tokens  # noqa: E402
+from filters.rouge import RougeNearDup  # noqa: E402
 from prompts import Record  # noqa: E402
+from textmetrics import f1_from_lcs, rouge_tokens  # noqa: E402
 
 THRESHOLD = 0.7
 

@@ -31,14 +31,13 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from generator.config import TeacherConfig
     from generator.gateway import Call, Gateway
     from generator.seeds import read_seeds
-    from generator.teacher import SamplingConfig
-    from generator.vllm_teacher import VLLMTeacher
+    from generator.teachers.base import SamplingConfig
+    from generator.teachers.vllm import VLLMConfig, VLLMTeacher
     from prompts import get_spec
 
-    teacher = VLLMTeacher(TeacherConfig(enforce_eager=args.eager))
+    teacher = VLLMTeacher(VLLMConfig(enforce_eager=args.eager))
     spec = get_spec("new_instructions")
     seeds = read_seeds(args.seeds).tasks
     rng = random.Random(0)

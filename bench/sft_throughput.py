@@ -116,7 +116,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model_dir = args.model
     if model_dir is None:
-        from generator.models import EMBEDDED_TEACHER, resolve_model
+        from generator.teachers.models import EMBEDDED_TEACHER, resolve_model
 
         model_dir = str(resolve_model(f"embedded:{EMBEDDED_TEACHER}").path)
     rows = synthetic_rows(args.rows, args.seed)

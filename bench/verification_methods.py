@@ -65,13 +65,13 @@ def main() -> None:
         sys.exit("refusing to choose a default on a test file")
 
     from filters.embeddings import embed as encode
-    from generator.executor import make_teacher
     from generator.gateway import Gateway
-    from generator.journal import Journal
-    from generator.labeled_seeds import read_labeled
-    from generator.models import embedded_encoder_dir
+    from generator.seeds.labeled import read_labeled
+    from generator.teachers.models import embedded_encoder_dir
+    from generator.teachers.registry import make_teacher
     from generator.verify import Candidate, VerifyContext, make_verifier, pick_shots
     from generator.verify.base import argmax_judgement
+    from rundir.journal import Journal
     from service.classify_pipeline import generate_labeled
     from service.domains import load_domain
 

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 from filters.base import Filter
 from filters.exact import normalize
-from filters.rouge import rouge_l_f1
 from prompts import Record, Verdict
+from textmetrics import rouge_l
 
 STOPWORDS = frozenset(
     re.findall(
@@ -72,7 +72,7 @@ class EvolElimination(Filter):
         score = None
         parent = _parent(record.meta, self.parent_key)
         if parent is not None:
-            score = round(rouge_l_f1(record.instruction, parent), 4)
+            score = round(rouge_l(record.instruction, parent), 4)
             if normalize(parent) == normalize(record.instruction) or score > self.max_parent_rouge:
                 return Verdict.drop("no_information_gain", score=score, parent=parent)
         output = record.output

@@ -1,7 +1,7 @@
 """ROUGE-L near-duplicate filter (Self-Instruct / Alpaca: drop if ROUGE-L F1 > 0.7 to any pool row).
 
 Decisions are exactly Alpaca's: each row is scored against the seeds and every earlier kept row
-with rouge_score's tokenizer and arithmetic, and dropped if the maximum F1 exceeds the threshold.
+with rouge_score's tokenizer and arithmetic (textmetrics/rouge.py), and dropped if the maximum F1 exceeds the threshold.
 What changes is the work per row:
 
 * ROUGE-L F1 is 2·LCS/(m+n). Each token becomes one Unicode character, so a row is a `str` and
@@ -20,44 +20,19 @@ and Alpaca compares floats), then the earliest row.
 
 from __future__ import annotations
 
-import re
 from array import array
 from typing import ClassVar
 
 import numpy as np
-from rapidfuzz.distance import Indel, LCSseq
+from rapidfuzz.distance import LCSseq
 
 from filters.base import Filter, field_text
 from prompts import Record, Verdict
+from textmetrics import f1_from_lcs, rouge_tokens
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _SURROGATES = 0x800  # code points D800-DFFF cannot live in a str
 _MAX_TOKENS = 0x10FFFF + 1 - _SURROGATES
 _OCC_SHIFT = 21  # code points fit in 21 bits; the occurrence number goes above them
-
-
-def rouge_tokens(text: str) -> list[str]:
-    return [t for t in _NON_ALNUM.sub(" ", text.lower()).split() if t]
-
-
-def f1_from_lcs(lcs: int, m: int, n: int) -> float:
-    """rouge_score's F-measure, operation for operation (p and r first, then 2pr/(p+r))."""
-    if not m or not n:
-        return 0.0
-    precision = lcs / n
-    recall = lcs / m
-    if precision + recall > 0:
-        return 2 * precision * recall / (precision + recall)
-    return 0.0
-
-
-def lcs_length(a: list[int] | list[str] | str, b: list[int] | list[str] | str) -> int:
-    return (len(a) + len(b) - Indel.distance(a, b)) // 2
-
-
-def rouge_l_f1(a: str, b: str) -> float:
-    ta, tb = rouge_tokens(a), rouge_tokens(b)
-    return f1_from_lcs(lcs_length(ta, tb), len(ta), len(tb))
 
 
 class RougeNearDup(Filter):

@@ -10,14 +10,12 @@ reported so that bias is visible.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rapidfuzz.distance import Indel
-
 from finetune.lm_data import EvalItem
+from textmetrics import rouge_l
 
 
 @dataclass(frozen=True)
@@ -29,23 +27,6 @@ class JudgePair:
 
 
 JudgeFn = Callable[[Sequence[JudgePair]], list[str | None]]
-
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
-
-
-def _tokens(text: str) -> list[str]:
-    # rouge_score's default tokenizer: lowercase, split on non-alphanumerics, no stemming.
-    return _NON_ALNUM.sub(" ", text.lower()).split()
-
-
-def rouge_l(reference: str, candidate: str) -> float:
-    """ROUGE-L F1 with rouge_score's arithmetic (LCS via rapidfuzz's Indel distance)."""
-    ref, cand = _tokens(reference), _tokens(candidate)
-    if not ref or not cand:
-        return 0.0
-    lcs = (len(ref) + len(cand) - Indel.distance(ref, cand)) // 2
-    precision, recall = lcs / len(cand), lcs / len(ref)
-    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
 
 
 def mean_rouge_l(items: Sequence[EvalItem], answers: Sequence[str]) -> float:

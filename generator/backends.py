@@ -1,20 +1,9 @@
-"""Config backend names → teacher classes (imported lazily: vLLM is heavy and optional)."""
+"""Compatibility path, removed in phase 2 of issue 14: the module is now generator.teachers.registry.
 
-from __future__ import annotations
+Kept only for modules another branch is changing (service/classify_student.py, service/cli_classify.py,
+tests/test_classify_vllm.py); everything else imports generator.teachers.registry.
+"""
 
-import importlib
-from typing import Any
+from generator.teachers.registry import TEACHERS, build_teacher, make_teacher
 
-from generator.teacher import Teacher
-
-TEACHERS: dict[str, str] = {
-    "vllm": "generator.vllm_teacher:VLLMTeacher",
-    "openai": "generator.openai_teacher:OpenAITeacher",
-}
-
-
-def build_teacher(config: Any) -> Teacher:
-    module_name, _, class_name = TEACHERS[config.backend].partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    teacher: Teacher = cls(config)
-    return teacher
+__all__ = ["TEACHERS", "build_teacher", "make_teacher"]

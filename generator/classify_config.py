@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
 
 # Label names are what the teacher must answer with under guided choice and what the student
 # predicts: short, printable, no newlines or quotes that would blur the choice grammar.

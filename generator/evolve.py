@@ -17,7 +17,7 @@ from typing import Any
 from generator.gateway import Call, Gateway
 from generator.modes_config import EvolConfig
 from generator.selfinstruct import Screen, answer_records, quarantine, request_meta
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
 from prompts import Record, get_spec, stable_hash
 from prompts.schemas import EvolvedInstruction
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from generator.teacher import (
+from generator.teachers.base import (
     ChatRequest,
     Completion,
     SamplingConfig,
@@ -41,7 +41,7 @@ class Call:
     guided: bool = True
     json_schema: dict[str, Any] | None = None  # a request-specific tightening of spec.json_schema
     choices: tuple[str, ...] | None = None  # guided choice (the spec needs a choice_field)
-    score: ScoreKind | None = None  # read logprobs instead of sampling (see generator/scoring.py)
+    score: ScoreKind | None = None  # read logprobs instead of sampling (see generator/teachers/scoring.py)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
 
 EvolOperation = Literal["add_constraints", "deepen", "concretize", "reasoning", "breadth"]
 EVOL_OPERATIONS: tuple[EvolOperation, ...] = ("add_constraints", "deepen", "concretize", "reasoning", "breadth")

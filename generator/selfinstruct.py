@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from generator.config import GenerationConfig
 from generator.gateway import Call, Gateway, Outcome
 from generator.seeds import SeedTask
+from generator.selfinstruct_config import GenerationConfig
 from prompts import Record, get_spec, stable_hash
 from prompts.schemas import NewInstructions, Response
 

@@ -1,66 +1,10 @@
-"""Dataset writers. Every file is published atomically: temp file, fsync, rename, fsync the dir.
+"""Compatibility path, removed in phase 2 of issue 14: the module is now rundir.writers.
 
-A reader (or a crash) therefore sees either the previous complete file or the new complete file,
-never a half-written one.
+Kept only for modules another branch is changing (service/classify_student.py, service/report.py);
+everything else imports rundir.writers. It points up a layer (generator -> rundir): the import
+contract ignores this one import until phase 2 deletes the file.
 """
 
-from __future__ import annotations
+from rundir.writers import atomic_write_bytes, fsync_dir, read_jsonl, write_json, write_jsonl, write_yaml
 
-import json
-import os
-import tempfile
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
-
-import yaml
-
-from prompts import Record
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def jsonl_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n" for row in rows)
-
-
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    atomic_write_bytes(path, jsonl_bytes(rows))
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode())
-
-
-def write_yaml(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode())
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def read_records(path: Path) -> list[Record]:
-    return [Record.from_row(row) for row in read_jsonl(path)]
+__all__ = ["atomic_write_bytes", "fsync_dir", "read_jsonl", "write_json", "write_jsonl", "write_yaml"]

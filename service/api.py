@@ -40,7 +40,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 
-from generator.publish import CURRENT, MANIFEST
+from rundir.publish import CURRENT, MANIFEST
 from service.jobrun import RUN
 from service.jobs import TERMINAL, Job, JobStore, State
 from service.metrics import CONTENT_TYPE, Metrics

@@ -16,16 +16,17 @@ import numpy as np
 
 from filters import build_chain
 from generator.classify import LabeledGenerator, classify_texts, label_balance, pick_shots
-from generator.executor import make_teacher
 from generator.label_guard import Lag
-from generator.labeled_seeds import read_labeled
-from generator.teacher import Teacher
+from generator.seeds.labeled import read_labeled
+from generator.teachers.base import Teacher
+from generator.teachers.registry import make_teacher
 from generator.verify import Embed
-from generator.writers import jsonl_bytes
 from prompts import Record, stable_hash
+from rundir.codec import encode_rows
+from rundir.session import open_run
 from service.domains import LoadedDomain
 from service.progress import ObservedGateway, RunProgress
-from service.runs import RunSummary, finish_run, open_run, teacher_stats
+from service.runs import RunSummary, finish_run, teacher_stats
 
 TEXT_FILTER_STAGE = "text_filter"
 log = logging.getLogger("seedforge.run")
@@ -55,7 +56,7 @@ def encoder_embed(domain: Any) -> Embed | None:
     if not verification.enabled or "confident_learning" not in wanted:
         return None
     from filters.embeddings import embed
-    from generator.models import embedded_encoder_dir
+    from generator.teachers.models import embedded_encoder_dir
 
     model_dir = verification.encoder or str(embedded_encoder_dir())
 
@@ -157,7 +158,7 @@ def generate_labeled(
                     TEXT_FILTER_STAGE: round(chain.seconds, 3),
                 },
             }
-            extra = {"seeds.jsonl": jsonl_bytes(_seed_rows(loaded))}
+            extra = {"seeds.jsonl": encode_rows(_seed_rows(loaded))}
             live.set(stage="publishing")
             summary = finish_run(run, result.records, run_config(loaded), stats, extra)
             live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
@@ -246,7 +247,7 @@ def label_texts(
                 "teacher": teacher_stats(gateway, teacher),
             }
             # seeds.jsonl too, so `finetune classifier` can train its seeds-only baseline on this run.
-            extra = {"seeds.jsonl": jsonl_bytes(_seed_rows(loaded))}
+            extra = {"seeds.jsonl": encode_rows(_seed_rows(loaded))}
             live.set(stage="publishing")
             summary = finish_run(run, records, run_config(loaded), stats, extra)
             live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])

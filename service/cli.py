@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from generator.models import list_models
 from generator.seeds import SeedsConfig, lint_seeds
-from generator.teacher import TeacherUnavailable
+from generator.teachers.base import TeacherUnavailable
+from generator.teachers.models import list_models
 from service import cli_classify, cli_dedup, cli_export, cli_filter, cli_finetune_lm, cli_report
 from service.cli_common import USER_ERRORS, fail, print_funnel
 from service.cli_service import register as register_service_commands
@@ -86,7 +86,17 @@ def generate(
             summary = _generate_domain(domain, out, num, teacher, progress, resume, max_tokens_budget, cluster)
         elif seeds is not None:
             summary = _generate_instructions(
-                seeds, out, num, teacher, config, seed_format, skip_bad_lines, progress, resume, cluster
+                seeds,
+                out,
+                num,
+                teacher,
+                config,
+                seed_format,
+                skip_bad_lines,
+                progress,
+                resume,
+                max_tokens_budget,
+                cluster,
             )
         else:
             fail("give --seeds FILE (instruction data) or --domain FILE (a domain file)")
@@ -147,6 +157,7 @@ def _generate_instructions(
     skip_bad_lines: bool,
     progress: bool,
     resume: bool,
+    max_tokens_budget: int | None,
     cluster: dict[str, Any],
 ) -> Any:
     from service.pipeline import generate as run_generate
@@ -154,6 +165,8 @@ def _generate_instructions(
     overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
     if num is not None:
         overrides.setdefault("generation", {})["num"] = num
+    if max_tokens_budget is not None:
+        overrides.setdefault("generation", {})["max_tokens_budget"] = max_tokens_budget
     if teacher is not None:
         overrides.setdefault("teacher", {})["model"] = teacher
     if seed_format is not None:
@@ -268,7 +281,7 @@ def _global_options(
     log_format: Annotated[str, typer.Option(help="log lines as 'text' or 'json' (one object per line)")] = "text",
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ...")] = "WARNING",
 ) -> None:
-    from service.logs import setup_logging
+    from rundir.logs import setup_logging
 
     setup_logging(log_format, log_level)
 

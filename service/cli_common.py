@@ -6,14 +6,23 @@ from typing import Any
 
 import typer
 
-from generator.journal import RunLocked
-from generator.models import ModelNotFound
 from generator.seeds import SeedFileError
+from generator.teachers.models import ModelNotFound
+from rundir import BadRow, CorruptArtifact, NotARunDirectory, RunExists, RunLocked
 from service.filtering import FilterSetupError
-from service.runs import RunExists
 from service.yamlconf import ConfigError
 
-USER_ERRORS = (SeedFileError, ConfigError, ModelNotFound, RunExists, RunLocked, FilterSetupError)
+USER_ERRORS = (
+    SeedFileError,
+    ConfigError,
+    ModelNotFound,
+    RunExists,
+    RunLocked,
+    FilterSetupError,
+    NotARunDirectory,
+    BadRow,
+    CorruptArtifact,
+)
 
 
 def fail(message: str) -> None:

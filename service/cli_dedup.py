@@ -21,8 +21,8 @@ import typer
 
 from filters.exact import ExactDedup
 from filters.minhash import MinHashDedup
-from generator.writers import fsync_dir, write_json
 from prompts import Record, Verdict
+from rundir.writers import fsync_dir, write_json
 from service.cli_common import fail
 
 
@@ -49,8 +49,8 @@ def _local(pool: Path, method: str, params: dict[str, Any]) -> Iterator[Verdict]
 def _on_ray(pool: Path, method: str, params: dict[str, Any], address: str | None) -> Iterator[Verdict]:
     from filters.base import record_text
     from filters.ray_dedup import exact_drops, exact_text, minhash_drops, text_dataset
-    from generator.executor import ExecutorConfig
-    from generator.ray_teacher import connect
+    from generator.teachers.executor import ExecutorConfig
+    from generator.teachers.ray import connect
 
     own = connect(ExecutorConfig(kind="ray", address=address))
     try:

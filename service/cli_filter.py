@@ -7,15 +7,24 @@ from typing import Annotated
 
 import typer
 
-from generator.journal import RunLocked
-from generator.models import ModelNotFound
 from generator.seeds import SeedFileError
-from generator.teacher import TeacherUnavailable
+from generator.teachers.base import TeacherUnavailable
+from generator.teachers.models import ModelNotFound
+from rundir import BadRow, NotARunDirectory, RunLocked
 from service.config import ConfigError, load_config
 from service.filtering import FilterSetupError
 from service.refilter import RefilterError
 
-ERRORS = (RefilterError, FilterSetupError, ConfigError, SeedFileError, ModelNotFound, RunLocked)
+ERRORS = (
+    RefilterError,
+    FilterSetupError,
+    ConfigError,
+    SeedFileError,
+    ModelNotFound,
+    RunLocked,
+    NotARunDirectory,
+    BadRow,
+)
 
 
 def filter_run(

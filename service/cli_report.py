@@ -13,7 +13,7 @@ from service.cli_common import USER_ERRORS, fail
 
 def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """(Re)write RUN_DIR/report.html and the dataset card README.md from the run's artifacts."""
-    from generator.publish import republish
+    from rundir import RunDir
     from service.report import load_run
     from service.runs import document_artifacts
 
@@ -22,7 +22,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> 
     except FileNotFoundError as exc:
         fail(str(exc))
         return
-    manifest = republish(run_dir, document_artifacts(kept, rejected, stats, config, run_dir))
+    manifest = RunDir(run_dir).republish(document_artifacts(kept, rejected, stats, config, run_dir))
     typer.echo(f"report: {run_dir / 'report.html'} (version {manifest['version']})")
     typer.echo(f"dataset card: {run_dir / 'README.md'}")
 

@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from filters.config import FiltersConfig
-from generator.config import GenerationConfig, TeacherConfig
-from generator.executor import ExecutorConfig
 from generator.modes_config import AugmentConfig, EvolConfig, MultiTurnConfig
 from generator.seeds import SeedsConfig
+from generator.selfinstruct_config import GenerationConfig
+from generator.teachers.executor import ExecutorConfig
+from generator.teachers.registry import TeacherConfig, default_teacher_config
 from service.yamlconf import ConfigError, load_yaml_model
 
 __all__ = ["ConfigError", "SeedforgeConfig", "load_config"]
@@ -27,7 +28,7 @@ class SeedforgeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    teacher: TeacherConfig = Field(default_factory=default_teacher_config)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)

@@ -16,10 +16,10 @@ from pydantic import Field
 from filters.config import FilterSpec
 from finetune.classifier_config import ClassifierConfig
 from generator.classify_config import LabeledTask
-from generator.config import TeacherConfig
-from generator.executor import ExecutorConfig
-from generator.labeled_seeds import read_labeled
 from generator.seeds import SeedFileError
+from generator.seeds.labeled import read_labeled
+from generator.teachers.executor import ExecutorConfig
+from generator.teachers.registry import TeacherConfig, default_teacher_config
 from service.config import SeedforgeConfig
 from service.domain_init import check_domain_filled, check_seeds_filled
 from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located
@@ -27,7 +27,7 @@ from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, vali
 
 class ClassifyDomain(LabeledTask):
     kind: Literal["classify"] = "classify"
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    teacher: TeacherConfig = Field(default_factory=default_teacher_config)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     # Applied to verified texts; default: length (text_length), exact and ROUGE-L dedup on text.
     filters: list[FilterSpec] | None = None

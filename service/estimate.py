@@ -12,11 +12,11 @@ import math
 import time
 from typing import Any
 
-from generator.backends import build_teacher
 from generator.gateway import Gateway
 from generator.seeds import read_seeds
 from generator.selfinstruct import INSTRUCTION_STAGE, RESPONSE_STAGE, SelfInstruct
-from generator.teacher import Teacher
+from generator.teachers.base import Teacher
+from generator.teachers.registry import build_teacher
 from service.config import SeedforgeConfig
 from service.filtering import GatewayJudge, build_chains, needs_judge
 from service.pipeline import seed_records

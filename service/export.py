@@ -5,15 +5,14 @@ exchange (and an optional leading system turn) export as multi-turn data in ever
 instruction/input/output (or text/label) fields are only used where a format has such columns.
 
 The export is built in a staging directory beside the target and renamed into place, so an
-interrupted export never leaves a half-written directory under the final name. The train.jsonl
-and manifest are read from the version directory `current` points at, resolved once, so a
-`seedforge filter` publishing meanwhile cannot mix two versions into one export.
+interrupted export never leaves a half-written directory under the final name. The run is read
+through `RunDir.read()` (one version, checked against its manifest), so a `seedforge filter`
+publishing meanwhile cannot mix two versions into one export.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -21,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.publish import CURRENT, MANIFEST
-from generator.writers import atomic_write_bytes, fsync_dir, write_json, write_jsonl
 from prompts import stable_hash
+from rundir import RunDir
+from rundir.codec import decode_rows
+from rundir.writers import atomic_write_bytes, fsync_dir, write_json, write_jsonl
 from service.export_docs import export_readme
 
 FORMATS = ("messages", "alpaca", "sharegpt", "hf", "parquet")
@@ -73,35 +73,17 @@ def parse_split(text: str) -> dict[str, float]:
 
 
 def read_run(run_dir: Path) -> SourceRun:
-    current = run_dir / CURRENT
-    if not (current / MANIFEST).is_file():
-        raise ExportError(f"{run_dir}: not a run directory with a published version (no {CURRENT}/{MANIFEST})")
-    version_dir = current.resolve()
-    manifest_bytes = (version_dir / MANIFEST).read_bytes()
-    manifest = json.loads(manifest_bytes)
-    train_path = version_dir / "train.jsonl"
-    if not train_path.is_file():
-        raise ExportError(f"{run_dir}: version {manifest.get('version')} has no train.jsonl")
-    data = train_path.read_bytes()
-    train_sha = hashlib.sha256(data).hexdigest()
-    expected = manifest.get("artifacts", {}).get("train.jsonl", {}).get("sha256")
-    if expected is not None and expected != train_sha:
-        raise ExportError(f"{train_path}: sha256 differs from its manifest (version {manifest.get('version')})")
+    version = RunDir(run_dir).read()
+    data = version.read_bytes("train.jsonl", check=True)
+    where = f"{run_dir}/train.jsonl"
     rows = []
-    for line, raw in enumerate(data.decode("utf-8").splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ExportError(f"{run_dir}/train.jsonl:{line}: not JSON: {exc}") from None
-        if not isinstance(row, dict) or "id" not in row:
-            raise ExportError(f"{run_dir}/train.jsonl:{line}: not a Seedforge row (no id)")
-        row["messages"] = conversation(row, f"{run_dir}/train.jsonl:{line} (id {row['id']})")
+    for line, row in decode_rows(data, where):
+        row["messages"] = conversation(row, f"{where}:{line} (id {row['id']})")
         rows.append(row)
     if not rows:
-        raise ExportError(f"{run_dir}/train.jsonl is empty: the run kept no rows, nothing to export")
-    return SourceRun(run_dir, version_dir, manifest, hashlib.sha256(manifest_bytes).hexdigest(), train_sha, rows)
+        raise ExportError(f"{where} is empty: the run kept no rows, nothing to export")
+    train_sha = hashlib.sha256(data).hexdigest()
+    return SourceRun(run_dir, version.path, version.manifest, version.manifest_sha256, train_sha, rows)
 
 
 def _flat_messages(row: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ from filters import FILTERS, FilterChain, FiltersConfig, FilterSpec
 from filters.chain import build_filters
 from filters.judge import JudgeReply, JudgeRequest
 from generator.gateway import Call, Gateway
-from generator.models import ModelNotFound, embedded_encoder_dir
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
+from generator.teachers.models import ModelNotFound, embedded_encoder_dir
 from prompts import Record, get_spec
 from prompts.schemas import JudgeScores
 

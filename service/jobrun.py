@@ -19,8 +19,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from generator.journal import RunLocked
-from generator.teacher import TeacherUnavailable
+from generator.teachers.base import TeacherUnavailable
+from rundir.lock import RunLocked
 from service.config import SeedforgeConfig
 from service.runs import RunSummary
 
@@ -52,12 +52,12 @@ def _runner(job_dir: Path) -> Callable[[], RunSummary]:
     """What this job runs, rebuilt from what was validated and recorded at submission."""
     request = json.loads((job_dir / REQUEST).read_text(encoding="utf-8"))
     if request.get("kind") == "classify":
-        from generator.config import TeacherConfig
+        from generator.teachers.registry import parse_teacher_config
         from service.classify_pipeline import generate_labeled
         from service.domains import load_domain
 
         loaded = load_domain(job_dir / INPUTS / request["domain_file"], request["overrides"])
-        loaded.domain = loaded.domain.model_copy(update={"teacher": TeacherConfig(**request["teacher"])})
+        loaded.domain = loaded.domain.model_copy(update={"teacher": parse_teacher_config(request["teacher"])})
         return lambda: generate_labeled(loaded, job_dir / RUN, resume=True)
     from service.pipeline import generate
 

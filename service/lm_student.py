@@ -16,13 +16,13 @@ import yaml
 from finetune.lm import LMResult, train_lm
 from finetune.lm_config import LMConfig, coerce_sft
 from finetune.lm_eval import JudgeFn, JudgePair
-from generator.backends import build_teacher
-from generator.config import TeacherConfig
 from generator.gateway import Call, Gateway
-from generator.models import EMBEDDED_TEACHER, resolve_model
-from generator.teacher import SamplingConfig, Teacher, TeacherUnavailable
-from generator.writers import write_json
+from generator.teachers.base import SamplingConfig, Teacher, TeacherConfigBase, TeacherUnavailable
+from generator.teachers.models import EMBEDDED_TEACHER, resolve_model
+from generator.teachers.registry import build_teacher, dump_teacher_config, parse_teacher_config
 from prompts import get_spec
+from rundir import RunDir, RunVersion
+from rundir.writers import write_json
 from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located
 
 DEFAULT_STUDENT = f"embedded:{EMBEDDED_TEACHER}"
@@ -52,15 +52,14 @@ def load_lm_config(path: str | Path | None, overrides: dict[str, Any] | None = N
     return validate_located(LMConfig, data, where, root)
 
 
-def run_teacher_config(run_dir: Path, model: str | None) -> TeacherConfig:
+def run_teacher_config(version: RunVersion, model: str | None) -> TeacherConfigBase:
     """The teacher that generated the run (its config.yaml), optionally with another model."""
-    config_path = run_dir / "config.yaml"
     section: dict[str, Any] = {}
-    if config_path.is_file():
-        section = (yaml.safe_load(config_path.read_text()) or {}).get("teacher") or {}
+    if version.has("config.yaml"):
+        section = (version.read_yaml("config.yaml") or {}).get("teacher") or {}
     if model is not None:
         section = {**section, "model": model}
-    return TeacherConfig.model_validate(section)
+    return parse_teacher_config(section)
 
 
 class TeacherJudge:
@@ -114,14 +113,13 @@ def finetune_lm(
     log: Callable[[str], None] = lambda _: None,
 ) -> LMResult:
     run_dir = Path(run_dir)
-    train_path = run_dir / "train.jsonl"
-    if not train_path.is_file():
-        raise ConfigError(f"{train_path}: no such file — {run_dir} is not a Seedforge run directory with kept rows")
+    version = RunDir(run_dir).read()  # the rows and the teacher of one published version
+    train_path = version.file("train.jsonl")
     if eval_file is not None and not Path(eval_file).is_file():
         raise ConfigError(f"{eval_file}: no such eval file")
     config = load_lm_config(config_path, overrides)
     student = resolve_model(config.student or DEFAULT_STUDENT)
-    teacher_config = run_teacher_config(run_dir, teacher_model)
+    teacher_config = run_teacher_config(version, teacher_model)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model here is a local directory
     own_teacher = teacher is None
     judge: TeacherJudge | None = None
@@ -154,7 +152,7 @@ def finetune_lm(
                     "revision": student.revision,
                     "source": student.source,
                 },
-                "judge_teacher": teacher_config.model_dump(mode="json") if use_judge else None,
+                "judge_teacher": dump_teacher_config(teacher_config) if use_judge else None,
             },
         )
     finally:

@@ -12,16 +12,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.executor import make_teacher
 from generator.seeds import SeedSet, read_seeds
 from generator.selfinstruct import SelfInstruct
-from generator.teacher import Teacher
+from generator.teachers.base import Teacher
+from generator.teachers.registry import make_teacher
 from prompts import Record
+from rundir.session import open_run
 from service.config import SeedforgeConfig
 from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
 from service.modes import elimination_chain, run_before_post, run_multi_turn
 from service.progress import ObservedGateway, RunProgress
-from service.runs import RunSummary, finish_run, open_run, teacher_stats
+from service.runs import RunSummary, finish_run, teacher_stats
 
 __all__ = ["RunSummary", "generate", "seed_records"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.gateway import Call, CompletionStore, Gateway, Outcome
-from generator.teacher import Completion
+from generator.teachers.base import Completion
 from prompts import Record
 
 PROGRESS = "progress.json"

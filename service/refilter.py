@@ -13,30 +13,30 @@ replayed in the order generation screened them: (round, prompt, position) from `
 written before `prompt` was recorded are replayed in file order, and stats say so.
 
 The result is published as the run's next version (`.versions/NNNNN/`, `current` flipped, the
-stable names RUN_DIR/train.jsonl... follow); earlier versions stay beside it (see publish.py).
+stable names RUN_DIR/train.jsonl... follow); earlier versions stay beside it (see rundir/publish.py).
 Accounting is checked before anything is published: kept + rejected = every row read.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from filters import FilterChain
-from generator.executor import make_teacher
 from generator.gateway import Gateway
-from generator.publish import CURRENT, MANIFEST
 from generator.seeds import SeedFileError, read_seeds
-from generator.teacher import Teacher
+from generator.teachers.base import Teacher
+from generator.teachers.registry import make_teacher
 from prompts import Record
+from rundir import RunDir
+from rundir.session import open_run
 from service.config import ConfigError, SeedforgeConfig, load_config
 from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
 from service.modes import elimination_chain, evolved_instruction_chain
 from service.pipeline import seed_records
-from service.runs import RunSummary, finish_run, open_run, teacher_stats
+from service.runs import RunSummary, finish_run, teacher_stats
 
 REFILTER_STAGE = "refilter"
 CARRIED_STAGES = ("validation",)
@@ -44,19 +44,6 @@ CARRIED_STAGES = ("validation",)
 
 class RefilterError(ValueError):
     pass
-
-
-def read_rows(path: Path) -> list[Record]:
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                records.append(Record.from_row(json.loads(raw)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise RefilterError(f"{path}:{line}: not a Seedforge row: {exc}") from None
-    return records
 
 
 def generation_order(records: Sequence[Record]) -> tuple[list[Record], str]:
@@ -96,18 +83,15 @@ def refilter(
     teacher: Teacher | None = None,
 ) -> RunSummary:
     run_dir = Path(run_dir)
-    manifest_path = run_dir / CURRENT / MANIFEST
-    if not manifest_path.is_file():
-        raise RefilterError(f"{run_dir}: not a run directory with a published version (no {CURRENT}/{MANIFEST})")
-    source_version = json.loads(manifest_path.read_text())["version"]
+    version = RunDir(run_dir).read()  # every file below from this one version
+    source_version = version.number
     if config is None:
         try:
-            config = load_config(run_dir / "config.yaml")
+            config = load_config(version.path / "config.yaml")
         except ConfigError as exc:
             raise RefilterError(f"{run_dir / 'config.yaml'}: cannot reuse the run's config: {exc}") from None
-    stats_path = run_dir / "stats.json"
-    old_stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
-    rows = read_rows(run_dir / "train.jsonl") + read_rows(run_dir / "rejected.jsonl")
+    old_stats = version.read_json("stats.json") if version.has("stats.json") else {}
+    rows = version.all_records()
     carried = [r for r in rows if r.rejection is not None and r.rejection.stage in CARRIED_STAGES]
     fresh = [reset(r) for r in rows if r.rejection is None or r.rejection.stage not in CARRIED_STAGES]
     candidates, order = generation_order(fresh)

@@ -1,44 +1,19 @@
-"""What every generating command shares: the run directory, its lock and journal, and publishing.
-
-A strategy only produces records; this module turns them into a crash-safe run directory:
-`journal.jsonl` (every completion, appended as it arrives), then — once accounting holds — one
-atomic publish of train.jsonl, rejected.jsonl, stats.json, config.yaml and manifest.json.
+"""What every generating command shares on top of the run directory (rundir/): the teacher's
+stats, the documents published with the rows (report.html, the dataset card), and the summary a
+command prints. Locking, the journal, accounting and publishing are rundir's (`OpenRun`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from generator.accounting import check_accounting
 from generator.gateway import Gateway
-from generator.journal import Journal, run_lock
-from generator.publish import publish
-from generator.teacher import Teacher
-from generator.writers import jsonl_bytes
-from prompts import Record, stable_hash
-from service.logs import log_context
-
-JOURNAL = "journal.jsonl"
-log = logging.getLogger("seedforge.run")
-
-
-def run_id(out_dir: Path) -> str:
-    """Stable across resumes of the same run dir, so all of a run's log lines share it."""
-    return stable_hash(str(out_dir.resolve()), length=12)
-
-
-class RunExists(FileExistsError):
-    pass
+from generator.teachers.base import Teacher
+from prompts import Record
+from rundir.session import OpenRun
 
 
 @dataclass
@@ -47,29 +22,6 @@ class RunSummary:
     funnel: dict[str, Any]
     stats: dict[str, Any]
     manifest: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RunContext:
-    out_dir: Path
-    journal: Journal
-    started_at: datetime
-    t0: float
-
-
-@contextlib.contextmanager
-def open_run(out_dir: str | Path, resume: bool = True) -> Iterator[RunContext]:
-    """Lock the run dir and open its journal. `resume=False` refuses to touch an existing journal."""
-    out = Path(out_dir)
-    if (out / JOURNAL).exists() and not resume:
-        raise RunExists(f"{out} already holds a run journal; resume it (--resume) or choose a new --out")
-    with run_lock(out), log_context(run_id=run_id(out)):
-        journal = Journal(out / JOURNAL)
-        log.info("run opened: %d journaled completions", journal.loaded, extra={"out_dir": str(out)})
-        try:
-            yield RunContext(out, journal, datetime.now(timezone.utc), time.perf_counter())
-        finally:
-            journal.close()
 
 
 def teacher_stats(gateway: Gateway, teacher: Teacher) -> dict[str, Any]:
@@ -111,38 +63,12 @@ def document_artifacts(
 
 
 def finish_run(
-    ctx: RunContext,
+    ctx: OpenRun,
     records: Sequence[Record],
     config: dict[str, Any],
     stats: dict[str, Any],
     extra_artifacts: dict[str, bytes] | None = None,
 ) -> RunSummary:
-    """Check accounting, then publish every artifact of the run in one atomic step."""
-    kept = [r.to_row() for r in records if not r.rejected]
-    rejected = [r.to_row() for r in records if r.rejected]
-    funnel = check_accounting(records, len(kept), len(rejected))
-    ctx.journal.sync()
-    stats = {
-        **stats,
-        "funnel": funnel,
-        "journal": ctx.journal.summary(),
-        "run": {**stats.get("run", {}), "run_id": run_id(ctx.out_dir), "started_at": ctx.started_at.isoformat()},
-    }
-    stats.setdefault("wall_seconds", {})["total"] = round(time.perf_counter() - ctx.t0, 3)
-    artifacts = {
-        **document_artifacts(kept, rejected, stats, config, ctx.out_dir),
-        "train.jsonl": jsonl_bytes(kept),
-        "rejected.jsonl": jsonl_bytes(rejected),
-        "config.yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode(),
-        "stats.json": (json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(),
-        **(extra_artifacts or {}),
-    }
-    manifest = publish(ctx.out_dir, artifacts)
-    log.info(
-        "published version %d: kept %d of %d candidates",
-        manifest["version"],
-        funnel["kept"],
-        funnel["candidates"],
-        extra={"stage": "publish"},
-    )
-    return RunSummary(ctx.out_dir, funnel, stats, manifest)
+    """Check accounting, then publish the rows, stats, config and documents as one version."""
+    published = ctx.finish(records, config, stats, document_artifacts, extra_artifacts)
+    return RunSummary(ctx.out_dir, published.funnel, published.stats, published.manifest)

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from generator.config import TeacherConfig
+from generator.teachers.registry import TeacherConfig, default_teacher_config
 
 TOKEN_ENV = "SEEDFORGE_API_TOKEN"
 TOKEN_FILE_ENV = "SEEDFORGE_API_TOKEN_FILE"
@@ -34,7 +34,7 @@ class ServiceSettings(BaseModel):
     max_interruptions: int = Field(5, ge=0, description="restarts a running job survives before it is failed")
     cancel_grace_seconds: float = Field(10.0, ge=0, description="SIGTERM → SIGKILL delay when cancelling")
     poll_seconds: float = Field(0.5, gt=0, description="worker tick")
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    teacher: TeacherConfig = Field(default_factory=default_teacher_config)
     allow_job_teacher: bool = Field(False, description="let a job's config choose its own teacher section")
 
     @property

@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from generator.seeds import SeedFileError, read_seeds
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
+from generator.teachers.registry import dump_teacher_config
 from service.config import ConfigError, SeedforgeConfig, load_config
 from service.jobrun import INPUTS, REQUEST
 from service.jobs import Job, JobStore
@@ -138,7 +139,7 @@ def _domain_job(
         "kind": "classify",
         "domain_file": DOMAIN_NAME,
         "overrides": overrides,
-        "teacher": teacher.model_dump(mode="json"),
+        "teacher": dump_teacher_config(teacher),
     }
     summary = {
         "kind": "classify",

@@ -48,10 +48,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def vllm_teacher():
     """One real vLLM CPU engine with the embedded model for the whole test session (~35 s start)."""
-    from generator.config import TeacherConfig
-    from generator.vllm_teacher import VLLMTeacher
+    from generator.teachers.vllm import VLLMConfig, VLLMTeacher
 
-    teacher = VLLMTeacher(TeacherConfig(enforce_eager=True))
+    teacher = VLLMTeacher(VLLMConfig(enforce_eager=True))
     _ = teacher.llm
     yield teacher
     teacher.close()
@@ -102,10 +101,9 @@ class VLLMServer:
 def vllm_server(tmp_path_factory) -> Iterator[VLLMServer]:
     """A real `vllm serve` (OpenAI API server) process on 127.0.0.1 with the embedded model and the
     in-process engine's CPU settings, shared by the session (~50 s start)."""
-    from generator.config import TeacherConfig
-    from generator.vllm_teacher import VLLMTeacher, cpu_environment, is_cpu_build
+    from generator.teachers.vllm import VLLMConfig, VLLMTeacher, cpu_environment, is_cpu_build
 
-    teacher = VLLMTeacher(TeacherConfig(enforce_eager=True))
+    teacher = VLLMTeacher(VLLMConfig(enforce_eager=True))
     port = free_port()
     env = cli_env()
     if is_cpu_build():

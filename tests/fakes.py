@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
-from generator.teacher import ChatRequest, Completion
+from generator.teachers.base import ChatRequest, Completion
 
 VERBS = ["Explain", "Describe", "List", "Summarize", "Compare", "Suggest", "Outline", "Give", "Plan", "Rewrite"]
 TOPICS = [

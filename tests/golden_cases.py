@@ -20,7 +20,7 @@ import service.card
 import service.cli
 import service.pipeline
 import service.report
-from generator.teacher import ChatRequest, Completion
+from generator.teachers.base import ChatRequest, Completion
 from service.classify_pipeline import generate_labeled, label_texts
 from service.config import load_config
 from service.domains import load_domain
@@ -31,7 +31,7 @@ from tests.fakes import ScriptedTeacher, schema_title
 
 # Product modules whose clock tests/golden_tree.frozen_clock freezes; those a case imports lazily
 # are imported above (service.card, service.report, service.cli) so that they are frozen too.
-PACKAGES = ("prompts", "generator", "filters", "finetune", "service")
+PACKAGES = ("prompts", "textmetrics", "generator", "filters", "finetune", "rundir", "service")
 PRELOAD = (service.card, service.report, service.cli)
 
 Case = Callable[[Path, Path], None]

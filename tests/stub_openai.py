@@ -18,8 +18,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from generator.openai_teacher import PROBE_MESSAGES
-from generator.teacher import ChatRequest, SamplingConfig
+from generator.teachers.base import ChatRequest, SamplingConfig
+from generator.teachers.openai_http import PROBE_MESSAGES
 from tests.fakes import ScriptedTeacher
 
 Reply = tuple[int, dict[str, str], Any, float]  # status, headers, JSON body, delay before answering

@@ -198,7 +198,7 @@ def test_blind_classifier_sees_seed_shots_but_never_the_intended_label(tmp_path)
 
 
 def test_dedup_rejects_exact_and_near_duplicates_across_labels(tmp_path):
-    from generator.teacher import Completion
+    from generator.teachers.base import Completion
 
     def same_texts(request):
         if "LabeledTexts" not in str((request.json_schema or {}).get("title")):

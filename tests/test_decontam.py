@@ -7,7 +7,7 @@ import json
 import pytest
 
 from filters.decontam import Decontaminate, EvalFileError
-from generator.models import embedded_encoder_dir
+from generator.teachers.models import embedded_encoder_dir
 from prompts import Record
 
 EVAL_QUESTION = "A farmer has seventeen sheep and all but nine run away through a hole in the fence during the storm"

@@ -15,7 +15,7 @@ from filters.exact import ExactDedup
 from filters.minhash import MinHashDedup, auto_bands, collision_probability
 from filters.rouge import RougeNearDup
 from filters.semantic import SemanticDedup
-from generator.models import embedded_encoder_dir
+from generator.teachers.models import embedded_encoder_dir
 from prompts import Record
 
 WORDS = ["water", "cycle", "explain", "rain", "cloud", "river", "sea", "list", "three", "name", "the", "a", "of"]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from filters.ray_dedup import _resolve
-from generator.executor import ExecutorConfig, make_teacher
+from generator.teachers.executor import ExecutorConfig
+from generator.teachers.registry import make_teacher
 from prompts import Record
 from service.config import ConfigError, load_config
 from tests.conftest import GENERAL_SEEDS, cli, cli_env
@@ -115,3 +117,13 @@ def test_dedup_cli_errors_name_the_line_and_write_nothing(tmp_path):
         text=True,
     )
     assert proc.returncode != 0 and "--method" in proc.stderr
+
+
+def test_ray_workers_get_the_checkout_on_their_path():
+    """Replicas import Seedforge from the driver's checkout (runtime_env PYTHONPATH): the root
+    must be the directory holding the packages, wherever the Ray pool module lives."""
+    from generator.teachers.ray import _source_root
+
+    root = _source_root()
+    assert root is not None and (Path(root) / "generator" / "teachers" / "ray.py").is_file()
+    assert (Path(root) / "rundir" / "run.py").is_file()

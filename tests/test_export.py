@@ -7,11 +7,12 @@ import subprocess
 
 import pytest
 
-from generator.publish import republish
-from generator.writers import jsonl_bytes
 from prompts import Record
+from rundir import RunDir
+from rundir.codec import encode_rows
+from rundir.session import open_run
 from service.export import ExportError, export, parse_split
-from service.runs import finish_run, open_run
+from service.runs import finish_run
 from tests.conftest import cli, cli_env
 
 # LLaMA-Factory data/README.md, "Alpaca Format": instruction and output required; input, system and
@@ -57,7 +58,7 @@ def make_run(path, records, rows=None):
     with open_run(path) as ctx:
         finish_run(ctx, records, {}, {})
     if rows is not None:
-        republish(path, {"train.jsonl": jsonl_bytes(rows)})
+        RunDir(path).republish({"train.jsonl": encode_rows(rows)})
     return path
 
 

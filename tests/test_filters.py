@@ -8,8 +8,9 @@ from rouge_score import rouge_scorer
 from filters import FILTERS, FiltersConfig, FilterSpec, build_chain
 from filters.exact import ExactDedup, normalize
 from filters.heuristics import Blocklist, NonAsciiStart, OutputEqualsInput, PunctuationStart, WordCount, WriteAProgram
-from filters.rouge import RougeNearDup, rouge_l_f1, rouge_tokens
+from filters.rouge import RougeNearDup
 from prompts import Record
+from textmetrics import rouge_tokens
 
 
 def rec(instruction: str = "Explain the water cycle to a child.", rid: str = "r", **kw) -> Record:
@@ -81,14 +82,6 @@ def test_exact_dedup_normalizes_and_names_the_kept_row():
 
 texts = st.text(alphabet=st.sampled_from(list("abcde fgh,.!'-ÉßİX12")), max_size=60)
 scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-
-
-@settings(max_examples=400, deadline=None)
-@given(texts, texts)
-def test_rouge_l_equals_rouge_score_exactly(a, b):
-    expected = scorer.score(a, b)["rougeL"].fmeasure
-    assert rouge_l_f1(a, b) == expected
-    assert rouge_l_f1(b, a) == scorer.score(b, a)["rougeL"].fmeasure
 
 
 @settings(max_examples=100, deadline=None)

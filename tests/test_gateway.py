@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from generator.gateway import Call, Gateway, derive_seed
-from generator.teacher import ChatRequest, Completion, SamplingConfig
+from generator.teachers.base import ChatRequest, Completion, SamplingConfig
 from prompts import get_spec
 from tests.fakes import ScriptedTeacher
 
@@ -99,7 +99,7 @@ def test_a_failing_batch_is_split_until_the_culprit_is_alone():
 
 
 def test_a_dead_teacher_stops_the_run_instead_of_quarantining_everything():
-    from generator.teacher import TeacherUnavailable
+    from generator.teachers.base import TeacherUnavailable
 
     class Dead(ScriptedTeacher):
         def generate(self, requests):

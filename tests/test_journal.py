@@ -7,9 +7,10 @@ import shutil
 
 import pytest
 
-from generator.journal import Journal, RunLocked, decode_entry, encode_entry, run_lock, scan
-from generator.publish import CURRENT, publish, verify
-from generator.teacher import Completion
+from generator.teachers.base import Completion
+from rundir.journal import Journal, decode_entry, encode_entry, scan
+from rundir.lock import RunLocked, run_lock
+from rundir.publish import CURRENT, publish, verify
 from service.config import load_config
 from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS

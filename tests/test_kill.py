@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.journal import scan
-from generator.publish import verify
+from rundir.journal import scan
+from rundir.publish import verify
 from tests.conftest import ROOT, cli_env
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,8 @@ import pytest
 
 from finetune.lm_config import LMConfig, make_sft_config
 from finetune.lm_data import LMInputError, read_chat_rows, read_eval_items, split_rows, truncation_report
-from finetune.lm_eval import JudgePair, rouge_l, win_rate
+from finetune.lm_eval import JudgePair, win_rate
+from rundir import RunDir
 from service.yamlconf import ConfigError
 from tests.conftest import cli, cli_env
 
@@ -32,8 +33,8 @@ def chat(q: str, a: str) -> dict:
 
 
 def write_run(path: Path, rows: list[dict]) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    """A run directory with one published version holding these train.jsonl rows."""
+    RunDir(path).publish({"train.jsonl": "".join(json.dumps(r) + "\n" for r in rows).encode()})
     return path
 
 
@@ -44,7 +45,7 @@ def write_eval(path: Path, pairs=QA[:4]) -> Path:
 
 @pytest.fixture(scope="module")
 def smollm_dir() -> Path:
-    from generator.models import EMBEDDED_TEACHER, resolve_model
+    from generator.teachers.models import EMBEDDED_TEACHER, resolve_model
 
     return resolve_model(f"embedded:{EMBEDDED_TEACHER}").path
 
@@ -153,15 +154,6 @@ def test_split_is_seeded_disjoint_and_keeps_training_rows():
     assert split_rows(rows, 0.1, 200, seed=3) == (train, val)
     assert len(split_rows(rows, 0.5, 4, seed=3)[1]) == 4  # the cap
     assert split_rows(rows[:1], 0.5, 4, seed=3) == (rows[:1], [])  # never the only row
-
-
-def test_rouge_l_matches_rouge_score():
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"])
-    pairs = [("The capital of France is Paris.", "Paris is the capital of France"), ("a b c d", "x y"), ("", "x")]
-    for ref, cand in pairs:
-        assert rouge_l(ref, cand) == pytest.approx(scorer.score(ref, cand)["rougeL"].fmeasure)
 
 
 def test_win_rate_undoes_the_position_draw_and_reports_position_bias():
@@ -355,7 +347,7 @@ def test_cli_errors_for_a_missing_train_file_an_empty_dataset_and_a_student_with
 
     (tmp_path / "norun").mkdir()
     done = run(str(tmp_path / "norun"))
-    assert done.returncode == 2 and "train.jsonl: no such file" in done.stderr
+    assert done.returncode == 2 and "norun: not a run directory (no published version" in done.stderr
     empty = write_run(tmp_path / "empty", [])
     done = run(str(empty), "--student", str(tiny_model_dir))
     assert done.returncode == 2 and "no rows to train on" in done.stderr

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from generator.models import ModelNotFound, embedded_encoder_dir, embedded_file, list_models, resolve_model
+from generator.teachers.models import ModelNotFound, embedded_encoder_dir, embedded_file, list_models, resolve_model
 
 
 def test_embedded_teacher_resolves_to_a_converted_hf_dir():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from generator.teacher import Completion
+from generator.teachers.base import Completion
 from prompts import Record
 from service.config import load_config
 from service.pipeline import generate

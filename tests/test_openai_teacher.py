@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from generator.config import TeacherConfig
-from generator.openai_teacher import OpenAITeacher, parse_retry_after
-from generator.teacher import ChatRequest, SamplingConfig, TeacherUnavailable
+from generator.teachers.base import ChatRequest, SamplingConfig, TeacherUnavailable
+from generator.teachers.openai import OpenAIConfig, OpenAITeacher
+from generator.teachers.openai_http import parse_retry_after
 from service.config import ConfigError, load_config
 from tests.conftest import free_port
 from tests.stub_openai import OK_TEXT, Script, Stub, ok
@@ -47,8 +47,8 @@ class Recorder:
 
 
 def teacher_for(*stubs: Stub, sleep: Recorder | None = None, **config: Any) -> OpenAITeacher:
-    settings = {"backend": "openai", "base_urls": [s.url for s in stubs], "backoff": 1.0, **config}
-    return OpenAITeacher(TeacherConfig(**settings), sleep=sleep or Recorder())
+    settings = {"base_urls": [s.url for s in stubs], "backoff": 1.0, **config}
+    return OpenAITeacher(OpenAIConfig(**settings), sleep=sleep or Recorder())
 
 
 def request(text: str, **kwargs: Any) -> ChatRequest:
@@ -69,7 +69,7 @@ def test_429_is_retried_after_exactly_the_servers_retry_after(stubs):
 
 def test_retry_after_is_honoured_in_real_time(stubs):
     stub = stubs(lambda body, n: (429, {"Retry-After": "1"}, {}, 0) if n == 1 else None)
-    teacher = OpenAITeacher(TeacherConfig(backend="openai", base_urls=[stub.url]))  # real asyncio.sleep
+    teacher = OpenAITeacher(OpenAIConfig(base_urls=[stub.url]))  # real asyncio.sleep
     started = time.monotonic()
     [completion] = teacher.generate([request("a")])
     assert completion.finish_reason == "stop" and time.monotonic() - started >= 1.0
@@ -156,7 +156,7 @@ def test_a_server_that_stops_serving_is_teacher_unavailable(stubs):
 
 
 def test_no_server_at_all_is_teacher_unavailable():
-    teacher = OpenAITeacher(TeacherConfig(backend="openai", base_urls=[f"http://127.0.0.1:{free_port()}/v1"]))
+    teacher = OpenAITeacher(OpenAIConfig(base_urls=[f"http://127.0.0.1:{free_port()}/v1"]))
     with pytest.raises(TeacherUnavailable, match="no teacher server is ready"):
         teacher.generate([request("a")])
     teacher.close()
@@ -165,7 +165,7 @@ def test_no_server_at_all_is_teacher_unavailable():
 def test_a_dead_server_among_several_is_avoided(stubs):
     alive = stubs()
     dead_url = f"http://127.0.0.1:{free_port()}/v1"
-    teacher = OpenAITeacher(TeacherConfig(backend="openai", base_urls=[dead_url, alive.url]), sleep=Recorder())
+    teacher = OpenAITeacher(OpenAIConfig(base_urls=[dead_url, alive.url]), sleep=Recorder())
     assert teacher.ready()["endpoints"][alive.url] == "ready"
     completions = teacher.generate([request(str(i)) for i in range(6)])
     assert all(c.finish_reason == "stop" for c in completions) and sum(alive.attempts.values()) == 6

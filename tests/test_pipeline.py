@@ -5,10 +5,10 @@ import json
 import pytest
 import yaml
 
-from generator.accounting import AccountingError, check_accounting
 from generator.seeds import SeedFileError
-from generator.teacher import ChatRequest, Completion
+from generator.teachers.base import ChatRequest, Completion
 from prompts import Record
+from rundir.accounting import AccountingError, check_accounting
 from service.config import load_config
 from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS

@@ -21,9 +21,10 @@ from bench.corpus import corpus
 from filters.exact import ExactDedup
 from filters.minhash import MinHashDedup
 from filters.ray_dedup import ray_exact_dedup, ray_minhash_dedup
-from generator.executor import ExecutorConfig, make_teacher
-from generator.publish import verify
+from generator.teachers.executor import ExecutorConfig
+from generator.teachers.registry import make_teacher
 from prompts import Record
+from rundir.publish import verify
 from service.config import load_config
 from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS, cli
@@ -73,7 +74,7 @@ def test_ray_run_publishes_the_local_rows_using_both_nodes(cluster, reference, t
         teacher.close()
     assert (tmp_path / "ray" / "train.jsonl").read_bytes() == (reference / "train.jsonl").read_bytes()
     assert (tmp_path / "ray" / "rejected.jsonl").read_bytes() == (reference / "rejected.jsonl").read_bytes()
-    verify(tmp_path / "ray")
+    assert verify(tmp_path / "ray") == []
     funnel = summary.funnel
     assert funnel["kept"] == 40 and funnel["candidates"] == funnel["kept"] + funnel["rejected_total"]
     pool_stats = summary.stats["teacher"]["executor"]
@@ -178,7 +179,7 @@ def test_killing_a_worker_node_mid_batch_loses_and_duplicates_nothing(cluster, r
     assert (out / "rejected.jsonl").read_bytes() == (reference / "rejected.jsonl").read_bytes()
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     assert len({r["id"] for r in rows}) == len(rows) == 40
-    verify(out)
+    assert verify(out) == []
     # Completions journaled before the kill are kept byte for byte and never asked for again.
     journal = (out / "journal.jsonl").read_bytes()
     assert journal.startswith(snapshot["before"])

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from generator.publish import verify
+from rundir.publish import verify
 from tests.conftest import GENERAL_SEEDS, cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
@@ -48,7 +48,7 @@ def test_generate_on_ray_with_a_vllm_engine_per_node(tmp_path):
         argv += ["--ray-address", cluster.address, "--replicas", "2", "--no-progress"]
         proc = subprocess.run(argv, env=ray_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    verify(out)
+    assert verify(out) == []
     stats = json.loads((out / "stats.json").read_text())
     pool = stats["teacher"]["executor"]
     assert pool["executor"] == "ray" and pool["replicas_started"] == 2 and pool["replicas_lost"] == 0

@@ -9,12 +9,13 @@ import pytest
 import yaml
 
 from filters.judge import JudgeReply, LLMJudge
-from generator.publish import verify
 from prompts import Record
 from prompts.schemas import JudgeScores
+from rundir import NotARunDirectory
+from rundir.publish import verify
 from service.config import load_config
 from service.pipeline import generate
-from service.refilter import RefilterError, refilter
+from service.refilter import refilter
 from tests.conftest import GENERAL_SEEDS, cli, cli_env
 from tests.fakes import ScriptedTeacher, schema_title
 
@@ -95,7 +96,7 @@ def test_refilter_writes_a_new_version_without_generating(tmp_path):
     assert {schema_title(c) for c in teacher.calls} <= {"JudgeScores"}  # no generation calls
     assert summary.manifest["version"] == 2
     assert (run_dir / ".versions" / "00001" / "train.jsonl").is_file()  # the old version stays
-    verify(run_dir)
+    assert verify(run_dir) == []
     after = rows(run_dir / "train.jsonl") + rows(run_dir / "rejected.jsonl")
     assert sorted(r["id"] for r in after) == sorted(r["id"] for r in before)  # nothing lost, nothing added
     info = summary.stats["refilter"]
@@ -123,8 +124,10 @@ def test_refilter_with_the_runs_own_config_reproduces_the_kept_rows(tmp_path):
 
 
 def test_refilter_refuses_a_directory_that_is_not_a_run(tmp_path):
-    with pytest.raises(RefilterError, match="not a run directory"):
+    with pytest.raises(NotARunDirectory, match=r"not a run directory \(no published version"):
         refilter(tmp_path)
+    with pytest.raises(NotARunDirectory, match="no such directory"):
+        refilter(tmp_path / "missing")
 
 
 def test_filter_cli_accounting_and_errors(tmp_path):
@@ -165,7 +168,7 @@ def test_filter_cli_accounting_and_errors(tmp_path):
 @pytest.mark.slow
 def test_judge_with_the_real_engine_returns_valid_rubric_scores(vllm_teacher, tmp_path):
     from generator.gateway import Gateway
-    from generator.journal import Journal
+    from rundir.journal import Journal
     from service.filtering import GatewayJudge
 
     judge = GatewayJudge()

@@ -7,14 +7,13 @@ import random
 
 import pytest
 
-from generator.config import TeacherConfig
 from generator.gateway import Call, Gateway
-from generator.journal import Journal, scan
-from generator.openai_teacher import OpenAITeacher
 from generator.seeds import read_seeds
-from generator.teacher import ChatRequest, SamplingConfig, TeacherUnavailable
+from generator.teachers.base import ChatRequest, SamplingConfig, TeacherUnavailable
+from generator.teachers.openai import OpenAIConfig, OpenAITeacher
 from prompts import get_spec
 from prompts.schemas import NewInstructions
+from rundir.journal import Journal, scan
 from service.config import load_config
 from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS
@@ -27,9 +26,7 @@ KEY_ENV = "SEEDFORGE_TEST_TEACHER_KEY"
 @pytest.fixture
 def remote(vllm_server, monkeypatch):
     monkeypatch.setenv(KEY_ENV, vllm_server.api_key)
-    teacher = OpenAITeacher(
-        TeacherConfig(backend="openai", base_urls=[vllm_server.url], api_key_env=KEY_ENV, concurrency=8)
-    )
+    teacher = OpenAITeacher(OpenAIConfig(base_urls=[vllm_server.url], api_key_env=KEY_ENV, concurrency=8))
     yield teacher
     teacher.close()
 
@@ -44,11 +41,11 @@ def test_readiness_names_the_served_model_and_its_revision(remote, vllm_server):
 
 def test_a_missing_or_wrong_key_is_refused_before_any_work(vllm_server, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
-    unset = OpenAITeacher(TeacherConfig(backend="openai", base_urls=[vllm_server.url], api_key_env=KEY_ENV))
+    unset = OpenAITeacher(OpenAIConfig(base_urls=[vllm_server.url], api_key_env=KEY_ENV))
     with pytest.raises(TeacherUnavailable, match=f"{KEY_ENV}.*unset"):
         unset.ready()
     monkeypatch.setenv(KEY_ENV, "wrong-key")
-    wrong = OpenAITeacher(TeacherConfig(backend="openai", base_urls=[vllm_server.url], api_key_env=KEY_ENV))
+    wrong = OpenAITeacher(OpenAIConfig(base_urls=[vllm_server.url], api_key_env=KEY_ENV))
     with pytest.raises(TeacherUnavailable, match="401") as err:
         wrong.ready()
     assert "wrong-key" not in str(err.value)

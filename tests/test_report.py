@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -12,12 +13,13 @@ import subprocess
 import pytest
 import yaml
 from PIL import Image
+from typer.testing import CliRunner
 
-from generator.publish import verify
+from rundir.logs import log_context, setup_logging
+from rundir.publish import verify
 from service.classify_pipeline import generate_labeled
 from service.config import load_config
 from service.domains import load_domain
-from service.logs import log_context, setup_logging
 from service.pipeline import generate
 from tests.conftest import EXAMPLES, GENERAL_SEEDS, cli, cli_env
 from tests.fakes import ScriptedTeacher
@@ -137,6 +139,28 @@ def test_token_budget_stops_cleanly(tmp_path):
     assert spent >= 2500 and summary.stats["run"]["rounds"] >= 1
     assert summary.funnel["kept"] + summary.funnel["rejected_total"] == summary.funnel["candidates"]
     assert "token_budget" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_the_cli_budget_option_reaches_a_seeds_run(tmp_path, monkeypatch):
+    """--max-tokens-budget with --seeds (it used to reach only --domain runs and be ignored here)."""
+    import service.cli
+    import service.pipeline
+
+    monkeypatch.setattr(service.pipeline, "make_teacher", lambda *args, **kwargs: ScriptedTeacher())
+    logger = logging.getLogger("seedforge")  # the CLI points it at the runner's stderr: restore it after
+    monkeypatch.setattr(logger, "handlers", logger.handlers[:])
+    monkeypatch.setattr(logger, "level", logger.level)
+    monkeypatch.setattr(logger, "propagate", logger.propagate)
+    config = tmp_path / "run.yaml"
+    config.write_text("generation:\n  min_prompts_per_round: 4\n  prompts_per_round: 4\n")
+    args = ["generate", "--seeds", str(GENERAL_SEEDS), "--config", str(config), "--num", "500"]
+    args += ["--out", str(tmp_path / "run"), "--no-progress", "--max-tokens-budget", "2500"]
+    result = CliRunner().invoke(service.cli.app, args)
+    assert result.exit_code == 0, result.output
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert stats["run"]["stopped"] == "token_budget" and not stats["run"]["target_met"]
+    assert stats["teacher"]["prompt_tokens"] + stats["teacher"]["completion_tokens"] >= 2500
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["generation"]["max_tokens_budget"] == 2500
 
 
 def test_json_logs_carry_run_id_and_stage(tmp_path, capsys):

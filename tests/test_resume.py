@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from generator.teacher import ChatRequest, Completion
+from generator.teachers.base import ChatRequest, Completion
+from rundir import RunExists
 from service.config import load_config
 from service.pipeline import generate
-from service.runs import RunExists
 from tests.conftest import GENERAL_SEEDS
 from tests.fakes import ScriptedTeacher, StreamingScriptedTeacher, schema_title
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from generator.scoring import Read, best_choice, combine_choices, plan_choices, reply_logprob
+from generator.teachers.scoring import Read, best_choice, combine_choices, plan_choices, reply_logprob
 
 END = 0
 

@@ -103,7 +103,7 @@ def test_likelihood_and_calibrated_reject_texts_written_for_another_label(tmp_pa
     def swapped(request):
         if "LabeledTexts" not in str((request.json_schema or {}).get("title")):
             return None
-        from generator.teacher import Completion
+        from generator.teachers.base import Completion
 
         label = request.messages[-1]["content"].split('belong to the label "', 1)[1].split('"', 1)[0]
         other = "negative" if label != "negative" else "positive"
@@ -123,7 +123,7 @@ def test_confident_learning_names_planted_mislabels(tmp_path):
     def noisy(request):
         if "LabeledTexts" not in str((request.json_schema or {}).get("title")):
             return None
-        from generator.teacher import Completion
+        from generator.teachers.base import Completion
 
         label = request.messages[-1]["content"].split('belong to the label "', 1)[1].split('"', 1)[0]
         rng = random.Random(request.seed)

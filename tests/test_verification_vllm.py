@@ -7,7 +7,7 @@ import math
 import pytest
 
 from generator.gateway import Call, Gateway
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
 from generator.verify.blind import SCORE_SAMPLING
 from prompts import get_spec
 
@@ -84,14 +84,11 @@ def test_reply_scores_prefer_a_fluent_reply_and_grow_with_its_length(vllm_teache
 
 
 def test_vllm_serve_scores_what_the_in_process_engine_scores(vllm_teacher, vllm_server, monkeypatch):
-    from generator.config import TeacherConfig
-    from generator.openai_teacher import OpenAITeacher
+    from generator.teachers.openai import OpenAIConfig, OpenAITeacher
 
     monkeypatch.setenv("TEST_TEACHER_KEY", vllm_server.api_key)
     remote = OpenAITeacher(
-        TeacherConfig(
-            backend="openai", model=vllm_server.model, base_urls=(vllm_server.url,), api_key_env="TEST_TEACHER_KEY"
-        )
+        OpenAIConfig(model=vllm_server.model, base_urls=(vllm_server.url,), api_key_env="TEST_TEACHER_KEY")
     )
     spec, likelihood = get_spec("classify"), get_spec("label_likelihood")
     labels = ("positive", "negative", "World news", "World")

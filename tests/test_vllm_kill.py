@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from generator.journal import scan
-from generator.publish import verify
 from prompts import get_spec
+from rundir.journal import scan
+from rundir.publish import verify
 from tests.conftest import GENERAL_SEEDS, ROOT, cli, cli_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from generator.classify_config import LabeledTask
 from generator.gateway import Call, Gateway
-from generator.teacher import SamplingConfig
+from generator.teachers.base import SamplingConfig
 from prompts import get_spec, stable_hash
 from prompts.schemas import Relabel
 

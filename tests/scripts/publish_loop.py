@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from generator.publish import publish
+from rundir.publish import publish
 
 if __name__ == "__main__":
     run_dir = sys.argv[1]

@@ -5,18 +5,19 @@ validation, retries, filters, accounting, publishing — is the same code on one
 cluster, and both produce the same kind of run directory. A Ray pool reports the identity of the
 teacher its replicas hold, so request ids (and so journals) are interchangeable between executors:
 a run started locally can be resumed on a cluster and the other way round.
+
+This module is the configuration only; `generator/teachers/registry.py:make_teacher` builds the
+run's teacher from it (the pool itself is generator/teachers/ray.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from generator.backends import build_teacher
-from generator.teacher import Teacher
+from generator.teachers.base import Teacher
 
 TeacherFactory = Callable[[], Teacher]
 
@@ -43,16 +44,3 @@ class ExecutorConfig(BaseModel):
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         return {"kind": data} if isinstance(data, str) else data
-
-
-def make_teacher(
-    teacher_config: Any, executor: ExecutorConfig | None = None, factory: TeacherFactory | None = None
-) -> Teacher:
-    """The teacher for a run. `factory` builds one engine (default: from `teacher_config`); on the
-    Ray executor it runs inside each replica, so it must be picklable (a partial of a class is)."""
-    build = factory or partial(build_teacher, teacher_config)
-    if executor is None or executor.kind == "local":
-        return build()
-    from generator.ray_teacher import RayTeacher
-
-    return RayTeacher(build, executor)

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from generator.writers import fsync_dir
+from rundir.writers import fsync_dir
 
 VERSIONS = ".versions"
 CURRENT = "current"

@@ -12,18 +12,16 @@ new records are appended so that it can never glue itself to the next good recor
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from generator.teacher import Completion
+from generator.teachers.base import Completion
 
 SCORE_FIELDS = ("choice_logprobs", "reply_logprob", "reply_tokens")
 
@@ -147,22 +145,3 @@ class Journal:
             "bad_records_ignored": self.bad_records,
             "torn_bytes_dropped": self.torn_bytes,
         }
-
-
-class RunLocked(RuntimeError):
-    pass
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Refuse a second writer on the same run dir (two resumes would interleave the journal)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with (run_dir / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLocked(f"{run_dir} is being written by another process") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

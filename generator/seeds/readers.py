@@ -38,6 +38,16 @@ class RawRow:
     data: dict[str, Any]
 
 
+class SeedFileError(ValueError):
+    """Raised with every problem found, each naming file, line and field."""
+
+    def __init__(self, errors: list[SeedError]):
+        self.errors = errors
+        shown = "\n".join(f"  {e}" for e in errors[:50])
+        more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
+        super().__init__(f"{len(errors)} problem(s) in seed file:\n{shown}{more}")
+
+
 def _decode_lines(path: Path, errors: list[SeedError]) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, text) for every line that decodes; report the rest."""
     raw = path.read_bytes()

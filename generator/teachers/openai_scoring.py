@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from generator.scoring import best_choice, combine_choices, plan_choices, reply_logprob
-from generator.teacher import ChatRequest, Completion
+from generator.teachers.base import ChatRequest, Completion
+from generator.teachers.scoring import best_choice, combine_choices, plan_choices, reply_logprob
 
 # POST path (leading "^": relative to the server root rather than /v1) and body -> JSON.
 Call = Callable[[str, dict[str, Any]], Awaitable[Any]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.scoring import ChoicePlan, best_choice, combine_choices, plan_choices, reply_logprob
-from generator.teacher import ChatRequest, Completion
+from generator.teachers.base import ChatRequest, Completion
+from generator.teachers.scoring import ChoicePlan, best_choice, combine_choices, plan_choices, reply_logprob
 
 
 def prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
@@ -25,7 +25,7 @@ PROBE = [{"role": "user", "content": "a"}]
 def end_id(tokenizer: Any) -> int:
     """The token the chat template closes an assistant turn with (what ends a choice).
 
-    Found the way the HTTP backend finds it (generator/openai_scoring.py), so both agree.
+    Found the way the HTTP backend finds it (generator/teachers/openai_scoring.py), so both agree.
     """
     key = id(tokenizer)
     if key not in _END_IDS:

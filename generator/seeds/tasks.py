@@ -8,15 +8,21 @@ collected (not raised one by one) so the user fixes the whole file in one pass; 
 from __future__ import annotations
 
 import hashlib
-import statistics
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from generator.seed_readers import RawRow, SeedError, read_csv, read_json_list, read_jsonl, read_text
+from generator.seeds.readers import (
+    RawRow,
+    SeedError,
+    SeedFileError,
+    read_csv,
+    read_json_list,
+    read_jsonl,
+    read_text,
+)
 
 SeedFormat = Literal["auto", "self-instruct", "alpaca", "jsonl", "csv", "text"]
 _SELF_INSTRUCT_FIELDS = {"id", "name", "instruction", "instances", "is_classification"}
@@ -77,16 +83,6 @@ class SeedSet:
     tasks: list[SeedTask]
     skipped: list[SeedError] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # task id -> line number
-
-
-class SeedFileError(ValueError):
-    """Raised with every problem found, each naming file, line and field."""
-
-    def __init__(self, errors: list[SeedError]):
-        self.errors = errors
-        shown = "\n".join(f"  {e}" for e in errors[:50])
-        more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
-        super().__init__(f"{len(errors)} problem(s) in seed file:\n{shown}{more}")
 
 
 def detect_format(path: Path) -> str:
@@ -180,39 +176,3 @@ def read_seeds(path: str | Path, config: SeedsConfig | None = None) -> SeedSet:
         raise SeedFileError(sorted(errors, key=lambda e: e.line))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return SeedSet(str(path), fmt, digest, tasks, sorted(errors, key=lambda e: e.line), lines)
-
-
-def lint_seeds(path: str | Path, config: SeedsConfig | None = None) -> dict[str, Any]:
-    """Everything worth knowing about a seed file before paying for teacher time."""
-    config = config or SeedsConfig()
-    try:
-        seeds = read_seeds(path, config.model_copy(update={"skip_bad_lines": True}))
-        errors = seeds.skipped
-    except SeedFileError as exc:
-        return {"path": str(path), "count": 0, "errors": [str(e) for e in exc.errors], "ok": False}
-    by_text: dict[str, list[int]] = defaultdict(list)
-    for task in seeds.tasks:
-        by_text[" ".join(task.instruction.lower().split())].append(seeds.lines[task.id])
-    words = [len(t.instruction.split()) for t in seeds.tasks]
-    instances = [i for t in seeds.tasks for i in t.instances]
-    return {
-        "path": seeds.path,
-        "format": seeds.format,
-        "sha256": seeds.sha256,
-        "count": len(seeds.tasks),
-        "ok": not errors,
-        "errors": [str(e) for e in errors],
-        "duplicates": [{"instruction": k, "lines": v} for k, v in by_text.items() if len(v) > 1],
-        "empty_fields": {
-            "no_instances": sum(not t.instances for t in seeds.tasks),
-            "empty_input": sum(not i.input.strip() for i in instances),
-            "empty_output": sum(not i.output.strip() for i in instances),
-        },
-        "instruction_words": {
-            "min": min(words),
-            "median": statistics.median(words),
-            "mean": round(statistics.fmean(words), 2),
-            "max": max(words),
-        },
-        "classification_share": round(sum(t.is_classification for t in seeds.tasks) / len(seeds.tasks), 4),
-    }

@@ -1,0 +1,36 @@
+"""Self-Instruct bootstrap knobs (the `generation:` section of a run config)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from generator.teachers.base import SamplingConfig
+
+
+class GenerationConfig(BaseModel):
+    """Self-Instruct bootstrap knobs. Defaults follow the paper, scaled for a small teacher."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num: int = Field(50, ge=1, description="target number of kept rows")
+    domain: str = ""
+    seed: int = 0
+    instructions_per_prompt: int = Field(5, ge=1, le=20)
+    num_demos: int = Field(6, ge=1, description="demos per prompt (human + machine)")
+    machine_demos: int = Field(2, ge=0, description="of num_demos, drawn from generated instructions")
+    prompts_per_round: int = Field(64, ge=1, description="most instruction prompts per round (one batch)")
+    min_prompts_per_round: int = Field(16, ge=1, description="fewest prompts per round, for engine throughput")
+    max_rounds: int = Field(30, ge=1)
+    max_attempts: int = Field(3, ge=1, description="tries per request before quarantine")
+    overgenerate: float = Field(2.0, ge=1.0, description="expected candidates needed per kept row")
+    max_tokens_budget: int | None = Field(None, ge=1, description="stop cleanly after this many tokens in+out")
+    instruction_sampling: SamplingConfig = SamplingConfig(temperature=0.9, top_p=0.95, max_tokens=768)
+    response_sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=0.95, max_tokens=512)
+
+    @model_validator(mode="after")
+    def _demos_fit(self) -> GenerationConfig:
+        if self.machine_demos > self.num_demos:
+            raise ValueError("machine_demos cannot exceed num_demos")
+        if self.min_prompts_per_round > self.prompts_per_round:
+            raise ValueError("min_prompts_per_round cannot exceed prompts_per_round")
+        return self
