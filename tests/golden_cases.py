@@ -83,6 +83,14 @@ def labeled_votes3(inputs: Path, case_dir: Path) -> None:
     _labeled(inputs, case_dir / "run", samples=3, mislabel_rate=0.3)
 
 
+def labeled_scored(inputs: Path, case_dir: Path) -> None:
+    """Verification by scores (calibrated + likelihood ensemble) against a teacher biased toward
+    'positive': the scoring requests, the calibration prior and every member's evidence."""
+    overrides = {"verification": {"method": "ensemble", "members": ["calibrated", "likelihood"]}}
+    loaded = load_domain(inputs / "reviews.yaml", overrides)
+    generate_labeled(loaded, case_dir / "run", teacher=ScriptedTeacher(biased_to="positive"))
+
+
 def auto_label(inputs: Path, case_dir: Path) -> None:
     """`seedforge label`: existing texts, three votes, low-confidence rows rejected."""
     loaded = load_domain(inputs / "reviews.yaml")
@@ -190,6 +198,7 @@ CASES: dict[str, Case] = {
     "instruct_modes": instruct_modes,
     "labeled": labeled,
     "labeled_votes3": labeled_votes3,
+    "labeled_scored": labeled_scored,
     "auto_label": auto_label,
     "refilter": refiltered,
     "export_instruct": export_instruct,

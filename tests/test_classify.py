@@ -74,6 +74,8 @@ def test_targets_per_label_total_and_balance():
 
 
 def run(tmp_path, teacher, **overrides):
+    """The reviews domain with blind voting (whose mislabels the scripted teacher can plant)."""
+    overrides["verification"] = {"method": "vote", **overrides.get("verification", {})}
     loaded = load_domain(REVIEWS, {"targets": {"per_label": 4}, **overrides})
     return generate_labeled(loaded, tmp_path / "run", teacher=teacher)
 

@@ -193,7 +193,8 @@ def test_cli_exits_4_naming_the_label_and_keeps_the_published_rows(tmp_path, mon
         service.classify_pipeline, "make_teacher", lambda *a, **k: ScriptedTeacher(biased_to="positive")
     )
     domain = tmp_path / "domain.yaml"
-    domain.write_text(REVIEWS.read_text().replace("per_label: 20", "per_label: 4"))
+    text = REVIEWS.read_text().replace("per_label: 20", "per_label: 4")
+    domain.write_text(text.replace("  samples: 1", "  method: vote\n  samples: 1"))
     result = CliRunner().invoke(service.cli.app, ["generate", "--domain", str(domain), "--out", str(tmp_path / "run")])
     assert result.exit_code == 4, result.output
     assert "'negative'" in result.output and "verification.method" in result.output
