@@ -36,10 +36,10 @@ def factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace, replicas: int, out: Path) -> dict[str, float]:
+    from conf.config import load_config
     from generator.teachers.executor import ExecutorConfig
     from generator.teachers.registry import make_teacher
-    from service.config import load_config
-    from service.pipeline import generate
+    from pipeline.instruct import generate
     from tests.conftest import GENERAL_SEEDS
 
     config = load_config(

@@ -64,6 +64,7 @@ def main() -> None:
     if "test" in Path(args.dev).name:
         sys.exit("refusing to choose a default on a test file")
 
+    from conf.domains import load_domain
     from filters.embeddings import embed as encode
     from generator.gateway import Gateway
     from generator.seeds.labeled import read_labeled
@@ -71,9 +72,8 @@ def main() -> None:
     from generator.teachers.registry import make_teacher
     from generator.verify import Candidate, VerifyContext, make_verifier, pick_shots
     from generator.verify.base import argmax_judgement
+    from pipeline.labeled import generate_labeled
     from rundir.journal import Journal
-    from service.classify_pipeline import generate_labeled
-    from service.domains import load_domain
 
     encoder = str(embedded_encoder_dir())
 

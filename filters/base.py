@@ -21,7 +21,7 @@ from prompts import Record, Verdict
 class Filter(ABC):
     name: ClassVar[str]
     # Runtime objects a filter needs that cannot come from YAML (the judge's teacher, the default
-    # encoder directory). The service layer supplies them by name; see chain.build_filters.
+    # encoder directory). The pipeline supplies them by name; see chain.build_filters.
     requires: ClassVar[tuple[str, ...]] = ()
     # Filters whose per-row path would send one model request per row may only run in chains that
     # are screened in batches (the `post` chain).

@@ -1,7 +1,7 @@
 """Sentence embeddings for semantic dedup and decontamination, from a local model directory.
 
 Filters cannot import `generator` (imports point downward), so the model directory is a filter
-parameter; the service layer fills in the offline all-MiniLM-L6-v2 from its wheel when the user
+parameter; the pipeline fills in the offline all-MiniLM-L6-v2 from its wheel when the user
 gives none (resource `encoder_dir`). Loaded models are cached per directory for the process, so
 a chain with semantic dedup and embedding decontamination loads the encoder once.
 """
@@ -47,7 +47,7 @@ def embed(model_dir: str, texts: Sequence[str], batch_size: int = 64) -> np.ndar
 
 
 def resolve_model(model: str | None, encoder_dir: str | None, filter_name: str) -> str:
-    """The user's `model` param if given, else the service-provided default encoder directory."""
+    """The user's `model` param if given, else the pipeline-provided default encoder directory."""
     chosen = model or encoder_dir
     if not chosen:
         raise ValueError(f"{filter_name}: give `model: /path/to/sentence-transformers/dir`; no default encoder set")

@@ -1,7 +1,7 @@
 """LLM-as-a-judge: the teacher scores each pair on a rubric; rows below the threshold are dropped.
 
 The filter owns the rubric (the `judge` task spec: template + pydantic schema in prompts/) and
-the decision; it does not own the model. Filters cannot import the generator, so the service
+the decision; it does not own the model. Filters cannot import the generator, so the pipeline
 layer injects `judge`, a callable that sends a whole batch of judge prompts through the
 generator's Gateway (guided JSON into the schema, retries, journal) and returns one reply per
 request. The chain's batch hook (`prepare`) hands it a block of rows at a time, and the filter

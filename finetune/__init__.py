@@ -1,4 +1,4 @@
 """Student training and evaluation: a transformers encoder for classifiers, TRL/PEFT for causal LMs.
 
-Models arrive as local paths chosen by the service layer; nothing here talks to the teacher.
+Models arrive as local paths chosen by the pipeline layer; nothing here talks to the teacher.
 """

@@ -4,7 +4,7 @@ Loss covers only the answer: each conversation is split into a conversational pr
 final assistant turn, rendered with the student's own chat template, and TRL masks the prompt.
 Validation loss is measured on a held-out split before and after training (and picks the
 learning rate when `lr_search` lists several); the user's eval file adds ROUGE-L to references
-and, when the service injects a judge, a pairwise win rate of the trained student over itself
+and, when the pipeline injects a judge, a pairwise win rate of the trained student over itself
 untrained. Everything is written to a temporary sibling directory and moved into place at the
 end, so a failed run never leaves a half-written output behind.
 """

@@ -46,7 +46,7 @@ class LMEvalSettings(BaseModel):
 class LMConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    student: str | None = None  # model name/path; the service resolves it (None: embedded SmolLM2-135M)
+    student: str | None = None  # model name/path; the pipeline resolves it (None: embedded SmolLM2-135M)
     # auto: bfloat16 weights for LoRA on a GPU, float32 otherwise (full fine-tunes keep fp32
     # master weights and train under bf16 autocast; CPUs train in float32).
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"

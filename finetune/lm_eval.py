@@ -1,6 +1,6 @@
 """Evaluating a causal-LM student on the user's eval file: generations, ROUGE-L, judged win rate.
 
-The judge is the teacher, which this package must not reach: the service injects a `JudgeFn`
+The judge is the teacher, which this package must not reach: the pipeline injects a `JudgeFn`
 that turns (instruction, reference, answer A, answer B) items into "A" | "B" | "tie" verdicts
 (None when the judge failed). Which position the trained student takes is drawn per item with a
 seeded coin and recorded, because LLM judges prefer one position; the share of "A" verdicts is

@@ -1,6 +1,6 @@
 """A labeled-data task: labels, seed examples, quotas, length range, diversity attributes.
 
-This is the generation-side half of a classification domain file; service/domains.py adds the
+This is the generation-side half of a classification domain file; conf/domains.py adds the
 teacher, filters and student sections and loads it from YAML with located errors.
 """
 

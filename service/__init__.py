@@ -1,1 +1,1 @@
-"""CLI, HTTP job API, job store and worker: composes generator, filters and finetune."""
+"""The HTTP job service: API, security, submission, SQLite job store, worker, job runs, client."""

@@ -1,37 +1,6 @@
-"""Helpers shared by the CLI modules: user errors print one line and exit 2, never a traceback."""
+"""Compatibility path for service/cli_classify.py (another branch is changing it): the module is
+now cli.common. Phase 2b of issue 14 moves cli_classify into cli/ and deletes this file."""
 
-from __future__ import annotations
+from cli.common import USER_ERRORS, fail, print_funnel
 
-from typing import Any
-
-import typer
-
-from generator.seeds import SeedFileError
-from generator.teachers.models import ModelNotFound
-from rundir import BadRow, CorruptArtifact, NotARunDirectory, RunExists, RunLocked
-from service.filtering import FilterSetupError
-from service.yamlconf import ConfigError
-
-USER_ERRORS = (
-    SeedFileError,
-    ConfigError,
-    ModelNotFound,
-    RunExists,
-    RunLocked,
-    FilterSetupError,
-    NotARunDirectory,
-    BadRow,
-    CorruptArtifact,
-)
-
-
-def fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def print_funnel(funnel: dict[str, Any]) -> None:
-    typer.echo(f"candidates {funnel['candidates']}  kept {funnel['kept']}  rejected {funnel['rejected_total']}")
-    for stage, reasons in funnel["rejected"].items():
-        for reason, count in reasons.items():
-            typer.echo(f"  {stage:<20} {reason:<28} {count}")
+__all__ = ["USER_ERRORS", "fail", "print_funnel"]

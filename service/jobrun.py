@@ -19,10 +19,10 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from conf.config import SeedforgeConfig
 from generator.teachers.base import TeacherUnavailable
+from pipeline.runs import RunSummary
 from rundir.lock import RunLocked
-from service.config import SeedforgeConfig
-from service.runs import RunSummary
 
 REQUEST = "request.json"
 ERROR = "error.txt"
@@ -52,14 +52,14 @@ def _runner(job_dir: Path) -> Callable[[], RunSummary]:
     """What this job runs, rebuilt from what was validated and recorded at submission."""
     request = json.loads((job_dir / REQUEST).read_text(encoding="utf-8"))
     if request.get("kind") == "classify":
+        from conf.domains import load_domain
         from generator.teachers.registry import parse_teacher_config
-        from service.classify_pipeline import generate_labeled
-        from service.domains import load_domain
+        from pipeline.labeled import generate_labeled
 
         loaded = load_domain(job_dir / INPUTS / request["domain_file"], request["overrides"])
         loaded.domain = loaded.domain.model_copy(update={"teacher": parse_teacher_config(request["teacher"])})
         return lambda: generate_labeled(loaded, job_dir / RUN, resume=True)
-    from service.pipeline import generate
+    from pipeline.instruct import generate
 
     config = SeedforgeConfig.model_validate(request["config"])
     seeds = job_dir / INPUTS / request["seeds_file"]
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     job_dir = Path(args[0])
     watch_parent()
     (job_dir / ERROR).unlink(missing_ok=True)
-    from service.classify_pipeline import QuotaShortfall  # heavy (encoders, numpy): the job's, not the worker's
+    from pipeline.labeled import QuotaShortfall  # heavy (encoders, numpy): the job's, not the worker's
 
     try:
         summary = run_job(job_dir)

@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
+from conf.config import ConfigError, SeedforgeConfig, load_config
 from generator.seeds import SeedFileError, read_seeds
 from generator.teachers.base import SamplingConfig
 from generator.teachers.registry import dump_teacher_config
-from service.config import ConfigError, SeedforgeConfig, load_config
 from service.jobrun import INPUTS, REQUEST
 from service.jobs import Job, JobStore
 from service.settings import ServiceSettings
@@ -94,7 +94,7 @@ def _domain_job(
     settings: ServiceSettings, inputs: Path, domain_text: bytes, seeds_name: str | None, num: int | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A classification domain job (labeled pairs): (request for the job process, summary)."""
-    from service.domains import load_domain
+    from conf.domains import load_domain
 
     path = inputs / DOMAIN_NAME
     try:

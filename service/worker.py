@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.progress import PROGRESS, read_progress
 from service.jobrun import ERROR, RUN
 from service.jobs import Job, JobStore
-from service.progress import PROGRESS, read_progress
 from service.settings import SETTINGS_ENV, TOKEN_ENV, TOKEN_FILE_ENV, ServiceSettings, slot_gpus
 
 log = logging.getLogger("seedforge.worker")

@@ -20,7 +20,7 @@ GENERAL_SEEDS = EXAMPLES / "general" / "seed_tasks.jsonl"
 
 
 def cli_env() -> dict[str, str]:
-    """Environment for `python -m service ...` subprocesses: this checkout's packages first."""
+    """Environment for `python -m cli ...` subprocesses: this checkout's packages first."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
@@ -28,7 +28,7 @@ def cli_env() -> dict[str, str]:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "service", *args]
+    return [sys.executable, "-m", "cli", *args]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -16,23 +16,36 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import service.card
-import service.cli
-import service.pipeline
+import cli.main
+import outputs.card
+import pipeline.instruct
 import service.report
+from conf.config import load_config
+from conf.domains import load_domain
 from generator.teachers.base import ChatRequest, Completion
-from service.classify_pipeline import generate_labeled, label_texts
-from service.config import load_config
-from service.domains import load_domain
-from service.export import export
-from service.pipeline import generate
-from service.refilter import refilter
+from outputs.export import export
+from pipeline.instruct import generate
+from pipeline.label import label_texts
+from pipeline.labeled import generate_labeled
+from pipeline.refilter import refilter
 from tests.fakes import ScriptedTeacher, schema_title
 
 # Product modules whose clock tests/golden_tree.frozen_clock freezes; those a case imports lazily
-# are imported above (service.card, service.report, service.cli) so that they are frozen too.
-PACKAGES = ("prompts", "textmetrics", "generator", "filters", "finetune", "rundir", "service")
-PRELOAD = (service.card, service.report, service.cli)
+# are imported above (outputs.card, service.report, cli.main) so that they are frozen too.
+PACKAGES = (
+    "prompts",
+    "textmetrics",
+    "generator",
+    "filters",
+    "finetune",
+    "rundir",
+    "conf",
+    "outputs",
+    "pipeline",
+    "service",
+    "cli",
+)
+PRELOAD = (outputs.card, service.report, cli.main)
 
 Case = Callable[[Path, Path], None]
 FORMATS = ("messages", "alpaca", "sharegpt", "hf", "parquet")  # every export format
@@ -158,12 +171,12 @@ def _cli_with_scripted_teacher() -> Iterator[None]:
     logger at the runner's stderr, which is closed afterwards: put the logger back as it was."""
     logger = logging.getLogger("seedforge")
     saved = (logger.handlers[:], logger.level, logger.propagate)
-    real = service.pipeline.make_teacher
-    service.pipeline.make_teacher = lambda *args, **kwargs: ScriptedTeacher()
+    real = pipeline.instruct.make_teacher
+    pipeline.instruct.make_teacher = lambda *args, **kwargs: ScriptedTeacher()
     try:
         yield
     finally:
-        service.pipeline.make_teacher = real
+        pipeline.instruct.make_teacher = real
         logger.handlers[:], logger.level, logger.propagate = saved
 
 
@@ -182,7 +195,7 @@ def cli_instruct(inputs: Path, case_dir: Path) -> None:
     transcript = []
     with _cli_with_scripted_teacher():
         for args in commands:
-            result = CliRunner().invoke(service.cli.app, args)
+            result = CliRunner().invoke(cli.main.app, args)
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 raise result.exception
             transcript.append(

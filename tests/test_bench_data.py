@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rapidfuzz import fuzz, process
 
+from conf.domains import load_domain
 from generator.classify_config import LABEL_NAME
-from service.domains import load_domain
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from conf.domains import load_domain
+from conf.yamlconf import ConfigError
 from generator.classify_config import LabeledTask, Targets
-from service.classify_pipeline import QuotaShortfall, generate_labeled, label_texts
-from service.domains import load_domain
-from service.yamlconf import ConfigError
+from pipeline.label import label_texts
+from pipeline.labeled import QuotaShortfall, generate_labeled
 from tests.conftest import EXAMPLES
 from tests.fakes import ScriptedTeacher
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import ConfigError, SeedforgeConfig, load_config
+from conf.config import ConfigError, SeedforgeConfig, load_config
 
 
 def test_defaults_are_complete_and_frozen():

@@ -109,7 +109,7 @@ def test_other_commands_go_to_the_cli(fake_cli, tmp_path):
 @pytest.mark.slow
 def test_entrypoint_serves_the_real_service_and_healthcheck_follows_it(tmp_path):
     wrapper = tmp_path / "seedforge"
-    wrapper.write_text(f'#!/usr/bin/env bash\nexec "{sys.executable}" -m service "$@"\n')
+    wrapper.write_text(f'#!/usr/bin/env bash\nexec "{sys.executable}" -m cli "$@"\n')
     wrapper.chmod(0o755)
     port = free_port()
     env = {

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import yaml
 
-from service.domain_init import init_domain
-from service.domains import LoadedInstructDomain, load_any_domain, load_domain
-from service.yamlconf import ConfigError
+from conf.domain_init import init_domain
+from conf.domains import LoadedInstructDomain, load_any_domain, load_domain
+from conf.yamlconf import ConfigError
 from tests.conftest import cli, cli_env
 from tests.fakes import ScriptedTeacher
 
@@ -61,7 +61,7 @@ def test_an_unfilled_template_is_refused_naming_file_line_and_field(tmp_path):
 
 
 def test_filled_instruct_template_generates_a_run(tmp_path):
-    from service.pipeline import generate
+    from pipeline.instruct import generate
 
     init_domain(tmp_path / "travel", "instruct")
     fill_instruct(tmp_path / "travel")
@@ -78,7 +78,7 @@ def test_filled_instruct_template_generates_a_run(tmp_path):
 
 
 def test_filled_classify_template_generates_labeled_rows(tmp_path):
-    from service.classify_pipeline import generate_labeled
+    from pipeline.labeled import generate_labeled
 
     init_domain(tmp_path / "tickets", "classify")
     path = tmp_path / "tickets" / "domain.yaml"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import load_config
-from service.estimate import estimate
-from service.pipeline import generate
+from conf.config import load_config
+from pipeline.estimate import estimate
+from pipeline.instruct import generate
 from tests.conftest import GENERAL_SEEDS
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

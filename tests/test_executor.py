@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from conf.config import ConfigError, load_config
 from filters.ray_dedup import _resolve
 from generator.teachers.executor import ExecutorConfig
 from generator.teachers.registry import make_teacher
 from prompts import Record
-from service.config import ConfigError, load_config
 from tests.conftest import GENERAL_SEEDS, cli, cli_env
 from tests.fakes import ScriptedTeacher
 

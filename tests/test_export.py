@@ -7,12 +7,12 @@ import subprocess
 
 import pytest
 
+from outputs.export import ExportError, export, parse_split
+from pipeline.runs import finish_run
 from prompts import Record
 from rundir import RunDir
 from rundir.codec import encode_rows
 from rundir.session import open_run
-from service.export import ExportError, export, parse_split
-from service.runs import finish_run
 from tests.conftest import cli, cli_env
 
 # LLaMA-Factory data/README.md, "Alpaca Format": instruction and output required; input, system and

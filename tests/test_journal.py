@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 
+from conf.config import load_config
 from generator.teachers.base import Completion
+from pipeline.instruct import generate
 from rundir.journal import Journal, decode_entry, encode_entry, scan
 from rundir.lock import RunLocked, run_lock
 from rundir.publish import CURRENT, publish, verify
-from service.config import load_config
-from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS
 from tests.fakes import StreamingScriptedTeacher
 

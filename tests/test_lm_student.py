@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from conf.yamlconf import ConfigError
 from finetune.lm_config import LMConfig, make_sft_config
 from finetune.lm_data import LMInputError, read_chat_rows, read_eval_items, split_rows, truncation_report
 from finetune.lm_eval import JudgePair, win_rate
 from rundir import RunDir
-from service.yamlconf import ConfigError
 from tests.conftest import cli, cli_env
 
 QA = [
@@ -94,7 +94,7 @@ def test_sft_mapping_reaches_sftconfig_unchanged_and_numbers_in_exponent_form_ar
 
 
 def test_bad_student_yaml_names_file_line_and_field(tmp_path):
-    from service.lm_student import load_lm_config
+    from pipeline.lm_student import load_lm_config
 
     path = tmp_path / "student.yaml"
     path.write_text("lora:\n  r: 8\nsft:\n  max_steps: 2\n  learnig_rate: 1e-4\n")
@@ -298,7 +298,7 @@ def test_lora_on_the_embedded_student_saves_a_reloadable_adapter_and_merges(tmp_
     import torch
 
     from finetune.lm import load_student, reload_trained
-    from service.lm_student import finetune_lm
+    from pipeline.lm_student import finetune_lm
     from tests.fakes import ScriptedTeacher
 
     run = write_run(tmp_path / "run", [chat(q, a) for q, a in QA * 2])
@@ -386,7 +386,7 @@ def test_packing_flag_trains_on_packed_padding_free_batches(tmp_path, tiny_model
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_pairwise_judge_through_the_real_engine_gives_verdicts(vllm_teacher):
-    from service.lm_student import TeacherJudge
+    from pipeline.lm_student import TeacherJudge
 
     judge = TeacherJudge(vllm_teacher, max_tokens=192)
     pairs = [

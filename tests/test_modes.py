@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from conf.config import load_config
 from generator.teachers.base import Completion
+from pipeline.instruct import generate
 from prompts import Record
-from service.config import load_config
-from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS
 from tests.fakes import ScriptedTeacher, schema_title
 
@@ -157,14 +157,14 @@ def test_modes_are_deterministic_and_resume_from_the_journal(tmp_path):
 
 
 def test_bad_mode_config_names_the_field(tmp_path):
-    from service.yamlconf import ConfigError
+    from conf.yamlconf import ConfigError
 
     path = tmp_path / "c.yaml"
     path.write_text("evol:\n  rounds: 2\n  operations: [deepen, widen]\n")
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert f"{path}:3" in str(err.value) and "evol.operations" in str(err.value)
-    from service.filtering import FilterSetupError
+    from pipeline.filtering import FilterSetupError
 
     with pytest.raises(FilterSetupError, match=r"evol\.elimination"):
         generate(
@@ -214,7 +214,7 @@ def test_every_mode_with_the_real_engine_gives_valid_rows_with_lineage(vllm_teac
 
 
 def test_refiltering_a_run_with_modes_replays_the_same_decisions(tmp_path):
-    from service.refilter import refilter
+    from pipeline.refilter import refilter
 
     cfg = config(evol={"rounds": 2}, augment={"paraphrases": 1, "pivots": ["French"]}, multi_turn={"turns": 1})
     generate(cfg, GENERAL_SEEDS, tmp_path / "run", teacher=ScriptedTeacher())

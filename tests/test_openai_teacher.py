@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from conf.config import ConfigError, load_config
 from generator.teachers.base import ChatRequest, SamplingConfig, TeacherUnavailable
 from generator.teachers.openai import OpenAIConfig, OpenAITeacher
 from generator.teachers.openai_http import parse_retry_after
-from service.config import ConfigError, load_config
 from tests.conftest import free_port
 from tests.stub_openai import OK_TEXT, Script, Stub, ok
 

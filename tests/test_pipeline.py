@@ -5,12 +5,12 @@ import json
 import pytest
 import yaml
 
+from conf.config import load_config
 from generator.seeds import SeedFileError
 from generator.teachers.base import ChatRequest, Completion
+from pipeline.instruct import generate
 from prompts import Record
 from rundir.accounting import AccountingError, check_accounting
-from service.config import load_config
-from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS
 from tests.fakes import ScriptedTeacher, schema_title
 

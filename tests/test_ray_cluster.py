@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 
 from bench.corpus import corpus
+from conf.config import load_config
 from filters.exact import ExactDedup
 from filters.minhash import MinHashDedup
 from filters.ray_dedup import ray_exact_dedup, ray_minhash_dedup
 from generator.teachers.executor import ExecutorConfig
 from generator.teachers.registry import make_teacher
+from pipeline.instruct import generate
 from prompts import Record
 from rundir.publish import verify
-from service.config import load_config
-from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS, cli
 from tests.fakes import StreamingScriptedTeacher
 

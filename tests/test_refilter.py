@@ -8,14 +8,14 @@ import subprocess
 import pytest
 import yaml
 
+from conf.config import load_config
 from filters.judge import JudgeReply, LLMJudge
+from pipeline.instruct import generate
+from pipeline.refilter import refilter
 from prompts import Record
 from prompts.schemas import JudgeScores
 from rundir import NotARunDirectory
 from rundir.publish import verify
-from service.config import load_config
-from service.pipeline import generate
-from service.refilter import refilter
 from tests.conftest import GENERAL_SEEDS, cli, cli_env
 from tests.fakes import ScriptedTeacher, schema_title
 
@@ -168,8 +168,8 @@ def test_filter_cli_accounting_and_errors(tmp_path):
 @pytest.mark.slow
 def test_judge_with_the_real_engine_returns_valid_rubric_scores(vllm_teacher, tmp_path):
     from generator.gateway import Gateway
+    from pipeline.filtering import GatewayJudge
     from rundir.journal import Journal
-    from service.filtering import GatewayJudge
 
     judge = GatewayJudge()
     judge.gateway = Gateway(vllm_teacher, base_seed=0, max_attempts=2, journal=Journal(tmp_path / "journal"))

@@ -7,15 +7,15 @@ import random
 
 import pytest
 
+from conf.config import load_config
 from generator.gateway import Call, Gateway
 from generator.seeds import read_seeds
 from generator.teachers.base import ChatRequest, SamplingConfig, TeacherUnavailable
 from generator.teachers.openai import OpenAIConfig, OpenAITeacher
+from pipeline.instruct import generate
 from prompts import get_spec
 from prompts.schemas import NewInstructions
 from rundir.journal import Journal, scan
-from service.config import load_config
-from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

@@ -15,12 +15,12 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
+from conf.config import load_config
+from conf.domains import load_domain
+from pipeline.instruct import generate
+from pipeline.labeled import generate_labeled
 from rundir.logs import log_context, setup_logging
 from rundir.publish import verify
-from service.classify_pipeline import generate_labeled
-from service.config import load_config
-from service.domains import load_domain
-from service.pipeline import generate
 from tests.conftest import EXAMPLES, GENERAL_SEEDS, cli, cli_env
 from tests.fakes import ScriptedTeacher
 
@@ -143,10 +143,10 @@ def test_token_budget_stops_cleanly(tmp_path):
 
 def test_the_cli_budget_option_reaches_a_seeds_run(tmp_path, monkeypatch):
     """--max-tokens-budget with --seeds (it used to reach only --domain runs and be ignored here)."""
-    import service.cli
-    import service.pipeline
+    import pipeline.instruct
+    from cli.main import app
 
-    monkeypatch.setattr(service.pipeline, "make_teacher", lambda *args, **kwargs: ScriptedTeacher())
+    monkeypatch.setattr(pipeline.instruct, "make_teacher", lambda *args, **kwargs: ScriptedTeacher())
     logger = logging.getLogger("seedforge")  # the CLI points it at the runner's stderr: restore it after
     monkeypatch.setattr(logger, "handlers", logger.handlers[:])
     monkeypatch.setattr(logger, "level", logger.level)
@@ -155,7 +155,7 @@ def test_the_cli_budget_option_reaches_a_seeds_run(tmp_path, monkeypatch):
     config.write_text("generation:\n  min_prompts_per_round: 4\n  prompts_per_round: 4\n")
     args = ["generate", "--seeds", str(GENERAL_SEEDS), "--config", str(config), "--num", "500"]
     args += ["--out", str(tmp_path / "run"), "--no-progress", "--max-tokens-budget", "2500"]
-    result = CliRunner().invoke(service.cli.app, args)
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     stats = json.loads((tmp_path / "run" / "stats.json").read_text())
     assert stats["run"]["stopped"] == "token_budget" and not stats["run"]["target_met"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from conf.config import load_config
 from generator.teachers.base import ChatRequest, Completion
+from pipeline.instruct import generate
 from rundir import RunExists
-from service.config import load_config
-from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS
 from tests.fakes import ScriptedTeacher, StreamingScriptedTeacher, schema_title
 

@@ -9,12 +9,12 @@ import pytest
 import yaml
 from pydantic import Field
 
+from conf.config import ConfigError, load_config
 from generator.teachers.base import TeacherConfigBase
 from generator.teachers.openai import OpenAIConfig
 from generator.teachers.registry import TEACHERS, Backend, dump_teacher_config, make_teacher, parse_teacher_config
 from generator.teachers.vllm import VLLMConfig
-from service.config import ConfigError, load_config
-from service.pipeline import generate
+from pipeline.instruct import generate
 from tests.conftest import GENERAL_SEEDS
 from tests.fakes import ScriptedTeacher
 

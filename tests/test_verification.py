@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conf.domains import load_domain
 from generator.label_guard import LabelGuard, likely_cause
 from generator.verify.calibrated import calibrate
 from generator.verify.likelihood import margin_per_token
+from pipeline.labeled import QuotaShortfall, generate_labeled
 from prompts import Record
-from service.classify_pipeline import QuotaShortfall, generate_labeled
-from service.domains import load_domain
 from tests.conftest import EXAMPLES
 from tests.fakes import QUALIFIERS, TOPICS, VERBS, ScriptedTeacher
 
@@ -186,16 +186,14 @@ def test_likely_cause_names_duplicates_and_schema_failures():
 
 
 def test_cli_exits_4_naming_the_label_and_keeps_the_published_rows(tmp_path, monkeypatch):
-    import service.classify_pipeline
-    import service.cli
+    import pipeline.labeled
+    from cli.main import app
 
-    monkeypatch.setattr(
-        service.classify_pipeline, "make_teacher", lambda *a, **k: ScriptedTeacher(biased_to="positive")
-    )
+    monkeypatch.setattr(pipeline.labeled, "make_teacher", lambda *a, **k: ScriptedTeacher(biased_to="positive"))
     domain = tmp_path / "domain.yaml"
     text = REVIEWS.read_text().replace("per_label: 20", "per_label: 4")
     domain.write_text(text.replace("  samples: 1", "  method: vote\n  samples: 1"))
-    result = CliRunner().invoke(service.cli.app, ["generate", "--domain", str(domain), "--out", str(tmp_path / "run")])
+    result = CliRunner().invoke(app, ["generate", "--domain", str(domain), "--out", str(tmp_path / "run")])
     assert result.exit_code == 4, result.output
     assert "'negative'" in result.output and "verification.method" in result.output
     assert "train.jsonl" in result.output  # the funnel and where the rows are come first

@@ -148,8 +148,8 @@ def test_a_biased_teacher_trips_the_guard_with_vote_and_likelihood_keeps_both_la
     import json
     import subprocess
 
-    from service.classify_pipeline import generate_labeled
-    from service.domains import load_domain
+    from conf.domains import load_domain
+    from pipeline.labeled import generate_labeled
     from tests.conftest import cli, cli_env
 
     domain = tmp_path / "domain.yaml"

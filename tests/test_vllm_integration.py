@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 
+from conf.config import load_config
 from generator.gateway import Call, Gateway
 from generator.seeds import read_seeds
+from pipeline.instruct import generate
 from prompts import get_spec
 from prompts.schemas import NewInstructions
-from service.config import load_config
-from service.pipeline import generate
 from tests.conftest import GENERAL_SEEDS, cli, cli_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

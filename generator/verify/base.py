@@ -16,7 +16,7 @@ import numpy as np
 from generator.classify_config import LabeledTask
 from generator.gateway import Gateway
 
-# Texts -> (n, dim) unit vectors. Injected by the service (the encoder lives with the filters).
+# Texts -> (n, dim) unit vectors. Injected by the pipeline (the encoder lives with the filters).
 Embed = Callable[[Sequence[str]], np.ndarray]
 STAGE = "verification"
 

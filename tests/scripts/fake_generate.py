@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from service.config import load_config
-from service.pipeline import generate
+from conf.config import load_config
+from pipeline.instruct import generate
 from tests.conftest import GENERAL_SEEDS
 from tests.fakes import StreamingScriptedTeacher
 

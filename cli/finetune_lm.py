@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from service.cli_common import USER_ERRORS, fail
+from cli.common import USER_ERRORS, fail
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -47,8 +47,8 @@ def finetune_lm(
     Writes the adapter (or model), tokenizer, metrics.json (validation loss/perplexity, eval
     ROUGE-L and judged win rate, before and after), config.yaml and training_log.jsonl.
     """
-    from service.lm_student import finetune_lm as run
-    from service.lm_student import summary_lines
+    from pipeline.lm_student import finetune_lm as run
+    from pipeline.lm_student import summary_lines
 
     overrides: dict[str, Any] = {}
     if student is not None:

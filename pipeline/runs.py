@@ -53,7 +53,7 @@ def document_artifacts(
     run_dir: Path,
 ) -> dict[str, bytes]:
     """report.html and the dataset card, published with (and from) the same rows."""
-    from service.card import render_card
+    from outputs.card import render_card
     from service.report import render_report
 
     return {

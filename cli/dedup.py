@@ -19,11 +19,11 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.common import fail
 from filters.exact import ExactDedup
 from filters.minhash import MinHashDedup
 from prompts import Record, Verdict
 from rundir.writers import fsync_dir, write_json
-from service.cli_common import fail
 
 
 def read_pool(path: Path) -> Iterator[Record]:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from service.cli_common import fail
-from service.export import DEFAULT_SPLIT, FORMATS, ExportError
+from cli.common import fail
+from outputs.export import DEFAULT_SPLIT, FORMATS, ExportError
 
 
 def export(
@@ -25,7 +25,7 @@ def export(
     Multi-turn rows keep every turn. The output dir is replaced as a whole (only if it is an
     earlier export) and holds export.json (source version, split, seed, counts) and a README.
     """
-    from service.export import export as run_export
+    from outputs.export import export as run_export
 
     try:
         manifest = run_export(run_dir, fmt, split=split, seed=seed, out=out)

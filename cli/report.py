@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from service.cli_common import USER_ERRORS, fail
+from cli.common import USER_ERRORS, fail
 
 
 def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """(Re)write RUN_DIR/report.html and the dataset card README.md from the run's artifacts."""
+    from pipeline.runs import document_artifacts
     from rundir import RunDir
     from service.report import load_run
-    from service.runs import document_artifacts
 
     try:
         kept, rejected, stats, config = load_run(run_dir)
@@ -37,8 +37,8 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="print the estimate as JSON")] = False,
 ) -> None:
     """Estimate prompts, tokens in/out, wall time and cost of a run from a short calibration batch."""
-    from service.config import load_config
-    from service.estimate import estimate as run_estimate
+    from conf.config import load_config
+    from pipeline.estimate import estimate as run_estimate
 
     overrides: dict[str, Any] = {"teacher": {"model": teacher}} if teacher else {}
     try:

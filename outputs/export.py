@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from outputs.export_docs import export_readme
 from prompts import stable_hash
 from rundir import RunDir
 from rundir.codec import decode_rows
 from rundir.writers import atomic_write_bytes, fsync_dir, write_json, write_jsonl
-from service.export_docs import export_readme
 
 FORMATS = ("messages", "alpaca", "sharegpt", "hf", "parquet")
 SPLIT_NAMES = {1: ("train",), 2: ("train", "test"), 3: ("train", "validation", "test")}

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import jinja2
 
-from service.yamlconf import ConfigError
+from conf.yamlconf import ConfigError
 
 TEMPLATES = Path(__file__).parent / "templates" / "init"
 PLACEHOLDER = "TODO"

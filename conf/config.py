@@ -3,7 +3,7 @@
 Each package owns its section (teacher/generation in generator, filters in filters); this module
 only composes them, so a new section is one field here. Errors name the file, the YAML line and
 the dotted field, e.g. `run.yaml:7: generation.num: Input should be greater than or equal to 1`
-(see service/yamlconf.py).
+(see conf/yamlconf.py).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from conf.yamlconf import ConfigError, load_yaml_model
 from filters.config import FiltersConfig
 from generator.modes_config import AugmentConfig, EvolConfig, MultiTurnConfig
 from generator.seeds import SeedsConfig
 from generator.selfinstruct_config import GenerationConfig
 from generator.teachers.executor import ExecutorConfig
 from generator.teachers.registry import TeacherConfig, default_teacher_config
-from service.yamlconf import ConfigError, load_yaml_model
 
 __all__ = ["ConfigError", "SeedforgeConfig", "load_config"]
 

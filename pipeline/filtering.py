@@ -1,4 +1,4 @@
-"""Filters wired into the service: the runtime objects filters cannot build, and the post chain.
+"""Filters wired into a run: the runtime objects filters cannot build, and the post chain.
 
 Filters never import the generator. What they need from it arrives here as `resources`: the
 offline encoder's directory (semantic dedup, embedding decontamination) and `judge`, a callable

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conf.config import SeedforgeConfig
 from filters import FilterChain, FilterSpec
 from filters.chain import build_filters
 from generator.augment import Augmenter
@@ -18,9 +19,8 @@ from generator.evolve import EvolInstruct
 from generator.gateway import Gateway
 from generator.multiturn import MultiTurn
 from generator.seeds import SeedSet
+from pipeline.filtering import Chains, FilterSetupError
 from prompts import Record
-from service.config import SeedforgeConfig
-from service.filtering import Chains, FilterSetupError
 
 ELIMINATION_STAGE = "evol_elimination"
 

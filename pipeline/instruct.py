@@ -12,17 +12,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conf.config import SeedforgeConfig
 from generator.seeds import SeedSet, read_seeds
 from generator.selfinstruct import SelfInstruct
 from generator.teachers.base import Teacher
 from generator.teachers.registry import make_teacher
+from pipeline.filtering import GatewayJudge, build_chains, needs_judge, screen_post
+from pipeline.modes import elimination_chain, run_before_post, run_multi_turn
+from pipeline.progress import ObservedGateway, RunProgress
+from pipeline.runs import RunSummary, finish_run, teacher_stats
 from prompts import Record
 from rundir.session import open_run
-from service.config import SeedforgeConfig
-from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
-from service.modes import elimination_chain, run_before_post, run_multi_turn
-from service.progress import ObservedGateway, RunProgress
-from service.runs import RunSummary, finish_run, teacher_stats
 
 __all__ = ["RunSummary", "generate", "seed_records"]
 

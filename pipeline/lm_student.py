@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from conf.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located
 from finetune.lm import LMResult, train_lm
 from finetune.lm_config import LMConfig, coerce_sft
 from finetune.lm_eval import JudgeFn, JudgePair
@@ -23,7 +24,6 @@ from generator.teachers.registry import build_teacher, dump_teacher_config, pars
 from prompts import get_spec
 from rundir import RunDir, RunVersion
 from rundir.writers import write_json
-from service.yamlconf import ConfigError, deep_merge, node_line, read_yaml, validate_located
 
 DEFAULT_STUDENT = f"embedded:{EMBEDDED_TEACHER}"
 JUDGE_STAGE = "judge"

@@ -24,19 +24,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from conf.config import ConfigError, SeedforgeConfig, load_config
 from filters import FilterChain
 from generator.gateway import Gateway
 from generator.seeds import SeedFileError, read_seeds
 from generator.teachers.base import Teacher
 from generator.teachers.registry import make_teacher
+from pipeline.filtering import GatewayJudge, build_chains, needs_judge, screen_post
+from pipeline.instruct import seed_records
+from pipeline.modes import elimination_chain, evolved_instruction_chain
+from pipeline.runs import RunSummary, finish_run, teacher_stats
 from prompts import Record
 from rundir import RunDir
 from rundir.session import open_run
-from service.config import ConfigError, SeedforgeConfig, load_config
-from service.filtering import GatewayJudge, build_chains, needs_judge, screen_post
-from service.modes import elimination_chain, evolved_instruction_chain
-from service.pipeline import seed_records
-from service.runs import RunSummary, finish_run, teacher_stats
 
 REFILTER_STAGE = "refilter"
 CARRIED_STAGES = ("validation",)

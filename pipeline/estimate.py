@@ -12,14 +12,14 @@ import math
 import time
 from typing import Any
 
+from conf.config import SeedforgeConfig
 from generator.gateway import Gateway
 from generator.seeds import read_seeds
 from generator.selfinstruct import INSTRUCTION_STAGE, RESPONSE_STAGE, SelfInstruct
 from generator.teachers.base import Teacher
 from generator.teachers.registry import build_teacher
-from service.config import SeedforgeConfig
-from service.filtering import GatewayJudge, build_chains, needs_judge
-from service.pipeline import seed_records
+from pipeline.filtering import GatewayJudge, build_chains, needs_judge
+from pipeline.instruct import seed_records
 
 
 def _per(total: float, n: float) -> float:

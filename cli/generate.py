@@ -1,42 +1,17 @@
-"""`seedforge` command line. Each command parses arguments, calls one function, prints a summary.
-
-Errors the user can fix (bad seed file, bad config, unknown model) are printed as one clear
-message with exit code 2, never as a traceback.
-"""
+"""`seedforge generate`: instruction pairs from --seeds, or a run of a --domain file (either kind)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from generator.seeds import SeedsConfig, lint_seeds
+from cli.common import USER_ERRORS, fail, print_funnel
+from conf.config import load_config
 from generator.teachers.base import TeacherUnavailable
-from generator.teachers.models import list_models
-from service import cli_classify, cli_dedup, cli_export, cli_filter, cli_finetune_lm, cli_report
-from service.cli_common import USER_ERRORS, fail, print_funnel
-from service.cli_service import register as register_service_commands
-from service.config import load_config
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn seed examples into a fine-tuning dataset.")
-seeds_app = typer.Typer(no_args_is_help=True, help="Inspect seed files.")
-app.add_typer(seeds_app, name="seeds")
-finetune_app = typer.Typer(no_args_is_help=True, help="Fine-tune a student on a run's kept rows.")
-app.add_typer(finetune_app, name="finetune")
-app.command("label")(cli_classify.label)
-app.command("report")(cli_report.report)
-app.command("estimate")(cli_report.estimate)
-finetune_app.command("classifier")(cli_classify.finetune_classifier)
-app.command("filter")(cli_filter.filter_run)
-app.command("dedup")(cli_dedup.dedup)
-finetune_app.command("lm")(cli_finetune_lm.finetune_lm)
-finetune_app.command("merge")(cli_finetune_lm.merge)
-app.command("export")(cli_export.export)
 
 
-@app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="run directory to write")],
     seeds: Annotated[
@@ -78,7 +53,7 @@ def generate(
         if given:
             fail(f"--domain cannot be combined with {', '.join(given)} (the domain file holds its seeds and settings)")
     cluster = _executor_overrides(executor, ray_address, replicas)
-    from service.classify_pipeline import QuotaShortfall
+    from pipeline.labeled import QuotaShortfall
 
     short: QuotaShortfall | None = None
     try:
@@ -160,7 +135,7 @@ def _generate_instructions(
     max_tokens_budget: int | None,
     cluster: dict[str, Any],
 ) -> Any:
-    from service.pipeline import generate as run_generate
+    from pipeline.instruct import generate as run_generate
 
     overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
     if num is not None:
@@ -186,8 +161,8 @@ def _generate_domain(
     max_tokens_budget: int | None,
     cluster: dict[str, Any],
 ) -> Any:
-    from service.classify_pipeline import generate_labeled
-    from service.domains import LoadedInstructDomain, load_any_domain, read_yaml
+    from conf.domains import LoadedInstructDomain, load_any_domain, read_yaml
+    from pipeline.labeled import generate_labeled
 
     overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
     if max_tokens_budget is not None:
@@ -200,7 +175,7 @@ def _generate_domain(
             overrides["teacher"] = {"model": teacher}
         instruct = load_any_domain(path, overrides)
         assert isinstance(instruct, LoadedInstructDomain)
-        from service.pipeline import generate as run_generate
+        from pipeline.instruct import generate as run_generate
 
         return run_generate(instruct.domain.run_config(), instruct.seeds_path, out, progress=progress, resume=resume)
     if num is not None:
@@ -212,82 +187,3 @@ def _generate_domain(
             update={"teacher": loaded.domain.teacher.model_copy(update={"model": teacher})}
         )
     return generate_labeled(loaded, out, progress=progress, resume=resume)
-
-
-@app.command()
-def init(
-    directory: Annotated[Path, typer.Argument(help="directory for the new domain (created if missing)")],
-    kind: Annotated[str, typer.Option(help="instruct (instruction/response pairs) or classify (labeled texts)")] = (
-        "instruct"
-    ),
-    force: Annotated[bool, typer.Option(help="overwrite an existing domain.yaml / seeds.jsonl")] = False,
-) -> None:
-    """Start a new task domain: a commented domain.yaml (and a seeds.jsonl template for instruct)."""
-    from service.domain_init import init_domain
-
-    if kind not in ("instruct", "classify"):
-        fail(f"--kind: expected instruct or classify, got {kind!r}")
-        return
-    try:
-        written = init_domain(directory, "instruct" if kind == "instruct" else "classify", force=force)
-    except USER_ERRORS as exc:
-        fail(str(exc))
-        return
-    for path in written:
-        typer.echo(f"wrote {path}")
-    seeds = " and the seed tasks in seeds.jsonl" if kind == "instruct" else " (labels and their seed examples)"
-    typer.echo(f"next: replace every TODO in domain.yaml{seeds}, then")
-    typer.echo(f"  seedforge generate --domain {directory} --out runs/{directory.name or 'domain'}")
-
-
-@app.command()
-def models() -> None:
-    """List the models Seedforge can use offline and where they are cached."""
-    for row in list_models():
-        typer.echo(f"{row['name']}  [{row['role']}]  {row['status']}")
-        typer.echo(f"    package: {row['package']}  source: {row['source'] or '-'}")
-        typer.echo(f"    cache:   {row['cache']}")
-
-
-@seeds_app.command("lint")
-def seeds_lint(
-    file: Annotated[Path, typer.Argument(help="seed file")],
-    seed_format: Annotated[str, typer.Option("--format", help="seed format (default: detect)")] = "auto",
-    field: Annotated[list[str] | None, typer.Option(help="field mapping, e.g. instruction=question")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
-) -> None:
-    """Report count, duplicates, empty fields, lengths and problems before spending teacher time."""
-    try:
-        mapping = dict(item.split("=", 1) for item in field or [])
-        report = lint_seeds(file, SeedsConfig.model_validate({"format": seed_format, "fields": mapping}))
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
-        return
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-    else:
-        typer.echo(f"{report['path']}: {report['count']} seed task(s), format {report.get('format', '?')}")
-        for key in ("duplicates", "empty_fields", "instruction_words", "classification_share"):
-            if key in report:
-                typer.echo(f"  {key}: {json.dumps(report[key])}")
-        for err in report["errors"]:
-            typer.echo(f"  problem: {err}")
-    if not report["ok"]:
-        raise typer.Exit(1)
-
-
-@app.callback()
-def _global_options(
-    log_format: Annotated[str, typer.Option(help="log lines as 'text' or 'json' (one object per line)")] = "text",
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ...")] = "WARNING",
-) -> None:
-    from rundir.logs import setup_logging
-
-    setup_logging(log_format, log_level)
-
-
-register_service_commands(app)  # serve, submit, status, cancel, download
-
-
-def main() -> None:
-    app()

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
+from conf.config import ConfigError, load_config
 from generator.seeds import SeedFileError
 from generator.teachers.base import TeacherUnavailable
 from generator.teachers.models import ModelNotFound
+from pipeline.filtering import FilterSetupError
+from pipeline.refilter import RefilterError
 from rundir import BadRow, NotARunDirectory, RunLocked
-from service.config import ConfigError, load_config
-from service.filtering import FilterSetupError
-from service.refilter import RefilterError
 
 ERRORS = (
     RefilterError,
@@ -41,7 +41,7 @@ def filter_run(
     Nothing is generated; only an `llm_judge` filter calls the teacher (answered from the run's
     journal when the same row was judged before).
     """
-    from service.refilter import refilter
+    from pipeline.refilter import refilter
 
     try:
         cfg = load_config(config) if config is not None else None

@@ -1,0 +1,53 @@
+"""`seedforge` command line (`python -m cli`; `python -m service` is kept as an alias). Each command
+parses arguments, calls one function, prints a summary.
+
+Errors the user can fix (bad seed file, bad config, unknown model) are printed as one clear
+message with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import dedup, export, filter, finetune_lm, generate, prepare, report
+from cli.jobs import register as register_service_commands
+from service import cli_classify
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn seed examples into a fine-tuning dataset.")
+seeds_app = typer.Typer(no_args_is_help=True, help="Inspect seed files.")
+app.add_typer(seeds_app, name="seeds")
+finetune_app = typer.Typer(no_args_is_help=True, help="Fine-tune a student on a run's kept rows.")
+app.add_typer(finetune_app, name="finetune")
+# In the order `seedforge --help` lists them.
+app.command("label")(cli_classify.label)
+app.command("report")(report.report)
+app.command("estimate")(report.estimate)
+finetune_app.command("classifier")(cli_classify.finetune_classifier)
+app.command("filter")(filter.filter_run)
+app.command("dedup")(dedup.dedup)
+finetune_app.command("lm")(finetune_lm.finetune_lm)
+finetune_app.command("merge")(finetune_lm.merge)
+app.command("export")(export.export)
+app.command("generate")(generate.generate)
+app.command("init")(prepare.init)
+app.command("models")(prepare.models)
+seeds_app.command("lint")(prepare.seeds_lint)
+
+
+@app.callback()
+def _global_options(
+    log_format: Annotated[str, typer.Option(help="log lines as 'text' or 'json' (one object per line)")] = "text",
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ...")] = "WARNING",
+) -> None:
+    from rundir.logs import setup_logging
+
+    setup_logging(log_format, log_level)
+
+
+register_service_commands(app)  # serve, submit, status, cancel, download
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""What a run is turned into for people and trainers: export formats, the dataset card, the report."""

@@ -1,0 +1,170 @@
+"""Labeled pairs: `generate --domain` for classification domains (auto-labeling is label.py).
+
+Both run through the same crash-safe run directory as instruction generation (journal, resume,
+atomic publish) and the same blind classifier prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from conf.domains import LoadedDomain
+from filters import build_chain
+from generator.classify import LabeledGenerator, label_balance
+from generator.label_guard import Lag
+from generator.teachers.base import Teacher
+from generator.teachers.registry import make_teacher
+from generator.verify import Embed
+from pipeline.progress import ObservedGateway, RunProgress
+from pipeline.runs import RunSummary, finish_run, teacher_stats
+from prompts import Record
+from rundir.codec import encode_rows
+from rundir.session import open_run
+
+TEXT_FILTER_STAGE = "text_filter"
+log = logging.getLogger("seedforge.run")
+
+
+class QuotaShortfall(RuntimeError):
+    """A label missed its quota by more than `targets.max_shortfall`. The run was published (the
+    rows are not lost) but must not pass for a usable dataset: the caller exits non-zero."""
+
+    def __init__(self, summary: RunSummary, lags: list[Lag], max_shortfall: float):
+        self.summary = summary
+        self.lags = lags
+        names = ", ".join(repr(lag.label) for lag in lags)
+        super().__init__(f"label(s) {names} missed their quota by more than {max_shortfall:.0%}")
+
+    def explain(self) -> str:
+        lines = [str(self)]
+        lines += [f"  {lag.message()}" for lag in self.lags]
+        lines.append(f"The rows are published in {self.summary.out_dir}; fix the cause and rerun the same command.")
+        return "\n".join(lines)
+
+
+def encoder_embed(domain: Any) -> Embed | None:
+    """The sentence encoder confident learning needs (the embedded MiniLM unless one is named)."""
+    verification = domain.verification
+    wanted = {verification.method, *(verification.members if verification.method == "ensemble" else ())}
+    if not verification.enabled or "confident_learning" not in wanted:
+        return None
+    from filters.embeddings import embed
+    from generator.teachers.models import embedded_encoder_dir
+
+    model_dir = verification.encoder or str(embedded_encoder_dir())
+
+    def vectors(texts: Sequence[str]) -> np.ndarray:
+        return embed(model_dir, texts)
+
+    return vectors
+
+
+def seed_rows(loaded: LoadedDomain) -> list[dict[str, str]]:
+    return [{"text": text, "label": label} for label, texts in loaded.seeds.items() for text in texts]
+
+
+def run_config(loaded: LoadedDomain) -> dict[str, Any]:
+    """The resolved domain, as saved in the run dir (seeds are saved beside it as seeds.jsonl)."""
+    return {"kind": "classify", "domain_file": str(loaded.path), **loaded.domain.model_dump(mode="json")}
+
+
+def generate_labeled(
+    loaded: LoadedDomain,
+    out_dir: str | Path,
+    teacher: Teacher | None = None,
+    progress: bool = False,
+    resume: bool = True,
+    embed: Embed | None = None,
+) -> RunSummary:
+    """Generate, verify, filter and publish a labeled run; QuotaShortfall (after publishing) when
+    a label ends more than `targets.max_shortfall` short. `embed` overrides the default encoder."""
+    domain = loaded.domain
+    own_teacher = teacher is None
+    teacher = teacher or make_teacher(domain.teacher, domain.executor)
+    try:
+        with open_run(out_dir, resume) as run:
+            live = RunProgress(run.out_dir, 0)
+            gateway = ObservedGateway(
+                live,
+                teacher,
+                base_seed=domain.generation.seed,
+                max_attempts=domain.generation.max_attempts,
+                journal=run.journal,
+                token_budget=domain.generation.max_tokens_budget,
+            )
+            primed = [
+                Record(id=f"seed-{i}", kind="classification", text=row["text"], label=row["label"])
+                for i, row in enumerate(seed_rows(loaded))
+            ]
+            chain = build_chain(TEXT_FILTER_STAGE, domain.filter_specs(), primed)
+            bar = None
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(desc="kept rows", unit="row")
+
+            def on_round(kept: int, target: int) -> None:
+                live.on_round(kept, target)
+                if bar is not None:
+                    bar.total = target
+                    bar.update(kept - bar.n)
+
+            def on_lag(lag: Lag) -> None:
+                log.warning(lag.message(), extra={"stage": "texts"})
+                live.state.setdefault("lagging", {})[lag.label] = lag.message()
+                live.flush(force=True)
+
+            t_gen = time.perf_counter()
+            result = LabeledGenerator(
+                domain,
+                loaded.seeds,
+                gateway,
+                live.screen(chain),
+                on_round,
+                embed=embed or encoder_embed(domain),
+                on_lag=on_lag,
+            ).run()
+            if bar is not None:
+                bar.close()
+            balance = label_balance(result.records, result.targets)
+            stats = {
+                "run": {
+                    "kind": "classify",
+                    "domain": domain.name,
+                    "domain_file": str(loaded.path),
+                    "rounds": result.rounds,
+                    "stopped": result.stopped,
+                    "targets": result.targets,
+                    "target_met": all(entry["shortfall"] == 0 for entry in balance.values()),
+                    "shortfall": {label: e["shortfall"] for label, e in balance.items() if e["shortfall"]},
+                },
+                "labels": balance,
+                "verification": {
+                    "enabled": domain.verification.enabled,
+                    "method": domain.verification.method,
+                    **(result.facts or {}),
+                    "labels": result.guard.summary() if result.guard else {},
+                },
+                "teacher": teacher_stats(gateway, teacher),
+                "wall_seconds": {
+                    "generation": round(time.perf_counter() - t_gen, 3),
+                    TEXT_FILTER_STAGE: round(chain.seconds, 3),
+                },
+            }
+            extra = {"seeds.jsonl": encode_rows(seed_rows(loaded))}
+            live.set(stage="publishing")
+            summary = finish_run(run, result.records, run_config(loaded), stats, extra)
+            live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
+    finally:
+        if own_teacher:
+            teacher.close()
+    short = result.guard.shortfalls(domain.targets.max_shortfall) if result.guard else []
+    if short:
+        raise QuotaShortfall(summary, short, domain.targets.max_shortfall)
+    return summary
