@@ -1,6 +1,6 @@
 """`seedforge label`: auto-label existing texts with the blind classifier prompt, by vote.
 
-Runs through the same crash-safe run directory as generation (journal, resume, atomic publish).
+Runs on the run skeleton (skeleton.py) like generation: journal, resume, atomic publish.
 """
 
 from __future__ import annotations
@@ -11,13 +11,83 @@ from conf.domains import LoadedDomain
 from generator.classify import classify_texts, label_balance, pick_shots
 from generator.seeds.labeled import read_labeled
 from generator.teachers.base import Teacher
-from generator.teachers.registry import make_teacher
-from pipeline.labeled import run_config, seed_rows
-from pipeline.progress import ObservedGateway, RunProgress
-from pipeline.runs import RunSummary, finish_run, teacher_stats
+from generator.verify.blind import Vote
+from pipeline.labeled import run_config, seeds_artifact, teacher_plan
+from pipeline.runs import RunSummary
+from pipeline.skeleton import Outcome, RunContext, execute
 from prompts import Record, stable_hash
-from rundir.codec import encode_rows
-from rundir.session import open_run
+
+STAGE = "labeling"
+
+
+class LabelRun:
+    """Each text classified `samples` times; the majority label is kept when confident enough."""
+
+    needs_teacher = True
+    target = 0
+
+    def __init__(
+        self, loaded: LoadedDomain, input_path: str | Path, samples: int, min_confidence: float, text_field: str
+    ):
+        self.loaded = loaded
+        self.input_path = input_path
+        self.samples = samples
+        self.min_confidence = min_confidence
+        self.rows = read_labeled(input_path, None, text_field=text_field, require_label=False)
+
+    def _record(self, line: int, text: str, vote: Vote) -> Record:
+        meta = {
+            "source": {"file": str(self.input_path), "line": line},
+            "labeling": {
+                "confidence": vote.confidence,
+                "votes": vote.votes,
+                "request_ids": vote.request_ids,
+                "samples": self.samples,
+            },
+        }
+        record = Record(
+            id=stable_hash(str(self.input_path), line, text),
+            kind="classification",
+            text=text,
+            label=vote.label or "",
+            meta=meta,
+        )
+        if vote.label is None:
+            return record.reject(STAGE, "no_valid_label")
+        if vote.confidence < self.min_confidence:
+            return record.reject(
+                STAGE, "low_confidence", confidence=vote.confidence, min_confidence=self.min_confidence
+            )
+        return record
+
+    def run(self, ctx: RunContext) -> Outcome:
+        domain = self.loaded.domain
+        sampling = domain.verification.model_copy(update={"samples": self.samples}).sampling()
+        shots = pick_shots(self.loaded.seeds, domain.verification.shots_per_label, domain.generation.seed)
+        votes = classify_texts(
+            ctx.teacher_gateway(),
+            domain,
+            [text for _, text, _ in self.rows],
+            samples=self.samples,
+            sampling=sampling,
+            key="label",
+            stage=STAGE,
+            shots=shots,
+        )
+        records = [self._record(line, text, vote) for (line, text, _), vote in zip(self.rows, votes, strict=True)]
+        stats = {
+            "run": {
+                "kind": "label",
+                "input": str(self.input_path),
+                "domain": domain.name,
+                "samples": self.samples,
+                "min_confidence": self.min_confidence,
+                "shots": len(shots),
+            },
+            "labels": label_balance(records, dict.fromkeys(domain.label_names, 0)),
+        }
+        # seeds.jsonl too, so `finetune classifier` can train its seeds-only baseline on this run.
+        return Outcome(records, run_config(self.loaded), stats, seeds_artifact(self.loaded))
 
 
 def label_texts(
@@ -32,75 +102,6 @@ def label_texts(
     resume: bool = True,
 ) -> RunSummary:
     """Auto-label existing texts with the blind classifier; low-confidence rows are rejected."""
-    rows = read_labeled(input_path, None, text_field=text_field, require_label=False)
-    domain = loaded.domain
-    own_teacher = teacher is None
-    teacher = teacher or make_teacher(domain.teacher, domain.executor)
-    try:
-        with open_run(out_dir, resume) as run:
-            live = RunProgress(run.out_dir, 0)
-            gateway = ObservedGateway(
-                live,
-                teacher,
-                base_seed=domain.generation.seed,
-                max_attempts=domain.generation.max_attempts,
-                journal=run.journal,
-            )
-            sampling = domain.verification.model_copy(update={"samples": samples}).sampling()
-            shots = pick_shots(loaded.seeds, domain.verification.shots_per_label, domain.generation.seed)
-            votes = classify_texts(
-                gateway,
-                domain,
-                [text for _, text, _ in rows],
-                samples=samples,
-                sampling=sampling,
-                key="label",
-                stage="labeling",
-                shots=shots,
-            )
-            records = []
-            for (line, text, _), vote in zip(rows, votes, strict=True):
-                meta = {
-                    "source": {"file": str(input_path), "line": line},
-                    "labeling": {
-                        "confidence": vote.confidence,
-                        "votes": vote.votes,
-                        "request_ids": vote.request_ids,
-                        "samples": samples,
-                    },
-                }
-                record = Record(
-                    id=stable_hash(str(input_path), line, text),
-                    kind="classification",
-                    text=text,
-                    label=vote.label or "",
-                    meta=meta,
-                )
-                if vote.label is None:
-                    record = record.reject("labeling", "no_valid_label")
-                elif vote.confidence < min_confidence:
-                    record = record.reject(
-                        "labeling", "low_confidence", confidence=vote.confidence, min_confidence=min_confidence
-                    )
-                records.append(record)
-            stats = {
-                "run": {
-                    "kind": "label",
-                    "input": str(input_path),
-                    "domain": domain.name,
-                    "samples": samples,
-                    "min_confidence": min_confidence,
-                    "shots": len(shots),
-                },
-                "labels": label_balance(records, dict.fromkeys(domain.label_names, 0)),
-                "teacher": teacher_stats(gateway, teacher),
-            }
-            # seeds.jsonl too, so `finetune classifier` can train its seeds-only baseline on this run.
-            extra = {"seeds.jsonl": encode_rows(seed_rows(loaded))}
-            live.set(stage="publishing")
-            summary = finish_run(run, records, run_config(loaded), stats, extra)
-            live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
-            return summary
-    finally:
-        if own_teacher:
-            teacher.close()
+    run = LabelRun(loaded, input_path, samples, min_confidence, text_field)
+    # No token budget: labeling a given file is bounded by the file.
+    return execute(run, out_dir, teacher_plan(loaded, token_budget=False), teacher=teacher, resume=resume)

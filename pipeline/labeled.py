@@ -16,16 +16,14 @@ import numpy as np
 
 from conf.domains import LoadedDomain
 from filters import build_chain
-from generator.classify import LabeledGenerator, label_balance
+from generator.classify import LabeledGenerator, LabeledResult, label_balance
 from generator.label_guard import Lag
 from generator.teachers.base import Teacher
-from generator.teachers.registry import make_teacher
 from generator.verify import Embed
-from pipeline.progress import ObservedGateway, RunProgress
-from pipeline.runs import RunSummary, finish_run, teacher_stats
+from pipeline.runs import RunSummary
+from pipeline.skeleton import Outcome, RunContext, TeacherPlan, execute
 from prompts import Record
 from rundir.codec import encode_rows
-from rundir.session import open_run
 
 TEXT_FILTER_STAGE = "text_filter"
 log = logging.getLogger("seedforge.run")
@@ -69,9 +67,91 @@ def seed_rows(loaded: LoadedDomain) -> list[dict[str, str]]:
     return [{"text": text, "label": label} for label, texts in loaded.seeds.items() for text in texts]
 
 
+def seeds_artifact(loaded: LoadedDomain) -> dict[str, bytes]:
+    """seeds.jsonl, published beside the rows: `finetune classifier` trains its seeds-only
+    baseline on it."""
+    return {"seeds.jsonl": encode_rows(seed_rows(loaded))}
+
+
 def run_config(loaded: LoadedDomain) -> dict[str, Any]:
     """The resolved domain, as saved in the run dir (seeds are saved beside it as seeds.jsonl)."""
     return {"kind": "classify", "domain_file": str(loaded.path), **loaded.domain.model_dump(mode="json")}
+
+
+def teacher_plan(loaded: LoadedDomain, token_budget: bool = True) -> TeacherPlan:
+    domain = loaded.domain
+    gen = domain.generation
+    budget = gen.max_tokens_budget if token_budget else None
+    return TeacherPlan(domain.teacher, domain.executor, gen.seed, gen.max_attempts, budget)
+
+
+class LabeledRun:
+    """Texts per label from the teacher, verified (verify/), filtered, guarded per label."""
+
+    needs_teacher = True
+    target = 0  # per-label targets are known once the generator starts; it reports them per round
+
+    def __init__(self, loaded: LoadedDomain, embed: Embed | None = None):
+        self.loaded = loaded
+        self.embed = embed
+        self.result: LabeledResult | None = None
+
+    def run(self, ctx: RunContext) -> Outcome:
+        loaded, domain = self.loaded, self.loaded.domain
+        primed = [
+            Record(id=f"seed-{i}", kind="classification", text=row["text"], label=row["label"])
+            for i, row in enumerate(seed_rows(loaded))
+        ]
+        chain = build_chain(TEXT_FILTER_STAGE, domain.filter_specs(), primed)
+
+        def on_lag(lag: Lag) -> None:
+            log.warning(lag.message(), extra={"stage": "texts"})
+            if ctx.progress is not None:
+                ctx.progress.state.setdefault("lagging", {})[lag.label] = lag.message()
+                ctx.progress.flush(force=True)
+
+        t_gen = time.perf_counter()
+        result = LabeledGenerator(
+            domain,
+            loaded.seeds,
+            ctx.teacher_gateway(),
+            ctx.screen(chain),
+            ctx.on_round,
+            embed=self.embed or encoder_embed(domain),
+            on_lag=on_lag,
+        ).run()
+        ctx.rounds_done()
+        self.result = result
+        balance = label_balance(result.records, result.targets)
+        stats = {
+            "run": {
+                "kind": "classify",
+                "domain": domain.name,
+                "domain_file": str(loaded.path),
+                "rounds": result.rounds,
+                "stopped": result.stopped,
+                "targets": result.targets,
+                "target_met": all(entry["shortfall"] == 0 for entry in balance.values()),
+                "shortfall": {label: e["shortfall"] for label, e in balance.items() if e["shortfall"]},
+            },
+            "labels": balance,
+            "verification": {
+                "enabled": domain.verification.enabled,
+                "method": domain.verification.method,
+                **(result.facts or {}),
+                "labels": result.guard.summary() if result.guard else {},
+            },
+            "wall_seconds": {
+                "generation": round(time.perf_counter() - t_gen, 3),
+                TEXT_FILTER_STAGE: round(chain.seconds, 3),
+            },
+        }
+        return Outcome(result.records, run_config(loaded), stats, seeds_artifact(loaded))
+
+    def shortfalls(self) -> list[Lag]:
+        """Labels more than `targets.max_shortfall` short (after the run)."""
+        guard = self.result.guard if self.result is not None else None
+        return guard.shortfalls(self.loaded.domain.targets.max_shortfall) if guard else []
 
 
 def generate_labeled(
@@ -84,87 +164,9 @@ def generate_labeled(
 ) -> RunSummary:
     """Generate, verify, filter and publish a labeled run; QuotaShortfall (after publishing) when
     a label ends more than `targets.max_shortfall` short. `embed` overrides the default encoder."""
-    domain = loaded.domain
-    own_teacher = teacher is None
-    teacher = teacher or make_teacher(domain.teacher, domain.executor)
-    try:
-        with open_run(out_dir, resume) as run:
-            live = RunProgress(run.out_dir, 0)
-            gateway = ObservedGateway(
-                live,
-                teacher,
-                base_seed=domain.generation.seed,
-                max_attempts=domain.generation.max_attempts,
-                journal=run.journal,
-                token_budget=domain.generation.max_tokens_budget,
-            )
-            primed = [
-                Record(id=f"seed-{i}", kind="classification", text=row["text"], label=row["label"])
-                for i, row in enumerate(seed_rows(loaded))
-            ]
-            chain = build_chain(TEXT_FILTER_STAGE, domain.filter_specs(), primed)
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(desc="kept rows", unit="row")
-
-            def on_round(kept: int, target: int) -> None:
-                live.on_round(kept, target)
-                if bar is not None:
-                    bar.total = target
-                    bar.update(kept - bar.n)
-
-            def on_lag(lag: Lag) -> None:
-                log.warning(lag.message(), extra={"stage": "texts"})
-                live.state.setdefault("lagging", {})[lag.label] = lag.message()
-                live.flush(force=True)
-
-            t_gen = time.perf_counter()
-            result = LabeledGenerator(
-                domain,
-                loaded.seeds,
-                gateway,
-                live.screen(chain),
-                on_round,
-                embed=embed or encoder_embed(domain),
-                on_lag=on_lag,
-            ).run()
-            if bar is not None:
-                bar.close()
-            balance = label_balance(result.records, result.targets)
-            stats = {
-                "run": {
-                    "kind": "classify",
-                    "domain": domain.name,
-                    "domain_file": str(loaded.path),
-                    "rounds": result.rounds,
-                    "stopped": result.stopped,
-                    "targets": result.targets,
-                    "target_met": all(entry["shortfall"] == 0 for entry in balance.values()),
-                    "shortfall": {label: e["shortfall"] for label, e in balance.items() if e["shortfall"]},
-                },
-                "labels": balance,
-                "verification": {
-                    "enabled": domain.verification.enabled,
-                    "method": domain.verification.method,
-                    **(result.facts or {}),
-                    "labels": result.guard.summary() if result.guard else {},
-                },
-                "teacher": teacher_stats(gateway, teacher),
-                "wall_seconds": {
-                    "generation": round(time.perf_counter() - t_gen, 3),
-                    TEXT_FILTER_STAGE: round(chain.seconds, 3),
-                },
-            }
-            extra = {"seeds.jsonl": encode_rows(seed_rows(loaded))}
-            live.set(stage="publishing")
-            summary = finish_run(run, result.records, run_config(loaded), stats, extra)
-            live.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
-    finally:
-        if own_teacher:
-            teacher.close()
-    short = result.guard.shortfalls(domain.targets.max_shortfall) if result.guard else []
+    run = LabeledRun(loaded, embed)
+    summary = execute(run, out_dir, teacher_plan(loaded), teacher=teacher, bar=progress, resume=resume)
+    short = run.shortfalls()
     if short:
-        raise QuotaShortfall(summary, short, domain.targets.max_shortfall)
+        raise QuotaShortfall(summary, short, loaded.domain.targets.max_shortfall)
     return summary

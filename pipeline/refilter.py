@@ -26,17 +26,15 @@ from typing import Any
 
 from conf.config import ConfigError, SeedforgeConfig, load_config
 from filters import FilterChain
-from generator.gateway import Gateway
 from generator.seeds import SeedFileError, read_seeds
 from generator.teachers.base import Teacher
-from generator.teachers.registry import make_teacher
 from pipeline.filtering import GatewayJudge, build_chains, needs_judge, screen_post
-from pipeline.instruct import seed_records
+from pipeline.instruct import seed_records, teacher_plan
 from pipeline.modes import elimination_chain, evolved_instruction_chain
-from pipeline.runs import RunSummary, finish_run, teacher_stats
+from pipeline.runs import RunSummary
+from pipeline.skeleton import Outcome, RunContext, execute
 from prompts import Record
 from rundir import RunDir
-from rundir.session import open_run
 
 REFILTER_STAGE = "refilter"
 CARRIED_STAGES = ("validation",)
@@ -76,69 +74,70 @@ def _seed_records(run_dir: Path, stats: dict[str, Any], seeds_path: Path | None,
     return seed_records(seeds), str(path)
 
 
+class RefilterRun:
+    """The run's current candidates through the config's chains again; nothing is generated."""
+
+    target = 0
+
+    def __init__(self, run_dir: Path, config: SeedforgeConfig | None, seeds_path: str | Path | None):
+        version = RunDir(run_dir).read()  # every file below from this one version
+        self.source_version = version.number
+        if config is None:
+            try:
+                config = load_config(version.path / "config.yaml")
+            except ConfigError as exc:
+                raise RefilterError(f"{run_dir / 'config.yaml'}: cannot reuse the run's config: {exc}") from None
+        self.config = config
+        self.old_stats = version.read_json("stats.json") if version.has("stats.json") else {}
+        self.rows = version.all_records()
+        self.carried = [r for r in self.rows if r.rejection is not None and r.rejection.stage in CARRIED_STAGES]
+        fresh = [reset(r) for r in self.rows if r.rejection is None or r.rejection.stage not in CARRIED_STAGES]
+        self.candidates, self.order = generation_order(fresh)
+        seeds = Path(seeds_path) if seeds_path else None
+        prime, self.seed_file = _seed_records(run_dir, self.old_stats, seeds, config)
+        self.judge = GatewayJudge() if needs_judge(config.filters) else None
+        self.chains = build_chains(config.filters, prime, self.judge)  # bad filter config: fail before the lock
+        self.elimination = elimination_chain(config)
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.judge is not None  # the LLM judge is the one filter that calls the teacher
+
+    def run(self, ctx: RunContext) -> Outcome:
+        config, chains = self.config, self.chains
+        if self.judge is not None:
+            self.judge.gateway = ctx.teacher_gateway()
+        started = time.perf_counter()
+        evolved = (evolved_instruction_chain(config, chains), self.elimination)
+        screened = screen(self.candidates, chains.instruction, chains.response, config.generation.num, evolved)
+        screened = screen_post(chains.post, screened)
+        stats: dict[str, Any] = {
+            "run": {**self.old_stats.get("run", {}), "refiltered_from_version": self.source_version},
+            "refilter": {
+                "source_version": self.source_version,
+                "rows_read": len(self.rows),
+                "candidates": len(self.candidates),
+                "carried_rejected": len(self.carried),
+                "kept": sum(not r.rejected for r in screened),
+                "order": self.order,
+                "seed_file": self.seed_file,
+                "primed_with_seeds": self.seed_file is not None,
+            },
+            "wall_seconds": {"filtering": round(time.perf_counter() - started, 3), **chains.seconds},
+        }
+        return Outcome(screened + self.carried, config.resolved(), stats)
+
+
 def refilter(
     run_dir: str | Path,
     config: SeedforgeConfig | None = None,
     seeds_path: str | Path | None = None,
     teacher: Teacher | None = None,
 ) -> RunSummary:
-    run_dir = Path(run_dir)
-    version = RunDir(run_dir).read()  # every file below from this one version
-    source_version = version.number
-    if config is None:
-        try:
-            config = load_config(version.path / "config.yaml")
-        except ConfigError as exc:
-            raise RefilterError(f"{run_dir / 'config.yaml'}: cannot reuse the run's config: {exc}") from None
-    old_stats = version.read_json("stats.json") if version.has("stats.json") else {}
-    rows = version.all_records()
-    carried = [r for r in rows if r.rejection is not None and r.rejection.stage in CARRIED_STAGES]
-    fresh = [reset(r) for r in rows if r.rejection is None or r.rejection.stage not in CARRIED_STAGES]
-    candidates, order = generation_order(fresh)
-    prime, seed_file = _seed_records(run_dir, old_stats, Path(seeds_path) if seeds_path else None, config)
-
-    judge = GatewayJudge() if needs_judge(config.filters) else None
-    chains = build_chains(config.filters, prime, judge)  # bad filter config: fail before the lock
-    elimination = elimination_chain(config)
-    own_teacher = teacher is None and judge is not None
-    if own_teacher:
-        teacher = make_teacher(config.teacher, config.executor)
-    try:
-        with open_run(run_dir) as run:
-            gateway = None
-            if judge is not None:
-                assert teacher is not None
-                gateway = Gateway(
-                    teacher,
-                    base_seed=config.generation.seed,
-                    max_attempts=config.generation.max_attempts,
-                    journal=run.journal,
-                )
-                judge.gateway = gateway
-            started = time.perf_counter()
-            evolved = (evolved_instruction_chain(config, chains), elimination)
-            screened = screen(candidates, chains.instruction, chains.response, config.generation.num, evolved)
-            screened = screen_post(chains.post, screened)
-            stats: dict[str, Any] = {
-                "run": {**old_stats.get("run", {}), "refiltered_from_version": source_version},
-                "refilter": {
-                    "source_version": source_version,
-                    "rows_read": len(rows),
-                    "candidates": len(candidates),
-                    "carried_rejected": len(carried),
-                    "kept": sum(not r.rejected for r in screened),
-                    "order": order,
-                    "seed_file": seed_file,
-                    "primed_with_seeds": seed_file is not None,
-                },
-                "wall_seconds": {"filtering": round(time.perf_counter() - started, 3), **chains.seconds},
-            }
-            if gateway is not None and teacher is not None:
-                stats["teacher"] = teacher_stats(gateway, teacher)
-            return finish_run(run, screened + carried, config.resolved(), stats)
-    finally:
-        if own_teacher and teacher is not None:
-            teacher.close()
+    run = RefilterRun(Path(run_dir), config, seeds_path)
+    # No progress.json: it describes the generation that made the run, which re-filtering does not redo.
+    plan = teacher_plan(run.config, token_budget=False)
+    return execute(run, run_dir, plan, teacher=teacher, live=False)
 
 
 def screen(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cli.main
 import outputs.card
-import pipeline.instruct
+import pipeline.skeleton
 import service.report
 from conf.config import load_config
 from conf.domains import load_domain
@@ -171,12 +171,12 @@ def _cli_with_scripted_teacher() -> Iterator[None]:
     logger at the runner's stderr, which is closed afterwards: put the logger back as it was."""
     logger = logging.getLogger("seedforge")
     saved = (logger.handlers[:], logger.level, logger.propagate)
-    real = pipeline.instruct.make_teacher
-    pipeline.instruct.make_teacher = lambda *args, **kwargs: ScriptedTeacher()
+    real = pipeline.skeleton.make_teacher
+    pipeline.skeleton.make_teacher = lambda *args, **kwargs: ScriptedTeacher()
     try:
         yield
     finally:
-        pipeline.instruct.make_teacher = real
+        pipeline.skeleton.make_teacher = real
         logger.handlers[:], logger.level, logger.propagate = saved
 
 

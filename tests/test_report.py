@@ -143,10 +143,10 @@ def test_token_budget_stops_cleanly(tmp_path):
 
 def test_the_cli_budget_option_reaches_a_seeds_run(tmp_path, monkeypatch):
     """--max-tokens-budget with --seeds (it used to reach only --domain runs and be ignored here)."""
-    import pipeline.instruct
+    import pipeline.skeleton
     from cli.main import app
 
-    monkeypatch.setattr(pipeline.instruct, "make_teacher", lambda *args, **kwargs: ScriptedTeacher())
+    monkeypatch.setattr(pipeline.skeleton, "make_teacher", lambda *args, **kwargs: ScriptedTeacher())
     logger = logging.getLogger("seedforge")  # the CLI points it at the runner's stderr: restore it after
     monkeypatch.setattr(logger, "handlers", logger.handlers[:])
     monkeypatch.setattr(logger, "level", logger.level)

@@ -186,10 +186,10 @@ def test_likely_cause_names_duplicates_and_schema_failures():
 
 
 def test_cli_exits_4_naming_the_label_and_keeps_the_published_rows(tmp_path, monkeypatch):
-    import pipeline.labeled
+    import pipeline.skeleton
     from cli.main import app
 
-    monkeypatch.setattr(pipeline.labeled, "make_teacher", lambda *a, **k: ScriptedTeacher(biased_to="positive"))
+    monkeypatch.setattr(pipeline.skeleton, "make_teacher", lambda *a, **k: ScriptedTeacher(biased_to="positive"))
     domain = tmp_path / "domain.yaml"
     text = REVIEWS.read_text().replace("per_label: 20", "per_label: 4")
     domain.write_text(text.replace("  samples: 1", "  method: vote\n  samples: 1"))
