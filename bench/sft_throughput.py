@@ -63,7 +63,7 @@ def run(model_dir: str, rows: list[dict], packing: bool, args: argparse.Namespac
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from finetune.lm import load_student, load_student_tokenizer
+    from finetune.lm_model import load_student, load_student_tokenizer
 
     has_cuda = torch.cuda.is_available()
     tokenizer = load_student_tokenizer(model_dir)

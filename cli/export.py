@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail
-from outputs.export import DEFAULT_SPLIT, FORMATS, ExportError
+from cli.common import USER_ERRORS, fail
+from outputs.export import DEFAULT_SPLIT, ExportError
+from outputs.formats.registry import FORMATS
 
 
 def export(
@@ -29,7 +30,7 @@ def export(
 
     try:
         manifest = run_export(run_dir, fmt, split=split, seed=seed, out=out)
-    except (ExportError, OSError) as exc:
+    except (ExportError, OSError, *USER_ERRORS) as exc:
         fail(str(exc))
         return
     source = manifest["source"]

@@ -91,7 +91,7 @@ def merge(
     ] = "float32",
 ) -> None:
     """Fold a LoRA adapter into its base model: a plain transformers model dir (e.g. for vLLM)."""
-    from finetune.lm import merge_adapter
+    from finetune.lm_model import merge_adapter
 
     if dtype not in ("float32", "bfloat16", "float16"):
         fail(f"--dtype: expected float32, bfloat16 or float16, got {dtype!r}")

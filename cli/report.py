@@ -15,14 +15,16 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> 
     """(Re)write RUN_DIR/report.html and the dataset card README.md from the run's artifacts."""
     from pipeline.runs import document_artifacts
     from rundir import RunDir
-    from service.report import load_run
 
+    run = RunDir(run_dir)
     try:
-        kept, rejected, stats, config = load_run(run_dir)
-    except FileNotFoundError as exc:
+        version = run.read()  # every file from one version, even if a publish lands meanwhile
+        kept, rejected = version.records("train.jsonl"), version.records("rejected.jsonl")
+        stats, config = version.read_json("stats.json"), version.read_yaml("config.yaml") or {}
+    except USER_ERRORS as exc:
         fail(str(exc))
         return
-    manifest = RunDir(run_dir).republish(document_artifacts(kept, rejected, stats, config, run_dir))
+    manifest = run.republish(document_artifacts(kept, rejected, stats, config, run_dir))
     typer.echo(f"report: {run_dir / 'report.html'} (version {manifest['version']})")
     typer.echo(f"dataset card: {run_dir / 'README.md'}")
 

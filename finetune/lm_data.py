@@ -1,9 +1,10 @@
-"""Chat rows for the causal-LM student: reading, checking, splitting, and the truncation report.
+"""Chat rows for the causal-LM student: checking, splitting, and the truncation report.
 
-Rows are kept as chat `messages`, rendered later by the *student's* chat template. For training,
-each conversation becomes a conversational prompt/completion pair (everything before the last
-assistant turn / that turn): TRL then masks the prompt out of the loss with any chat template,
-whereas its assistant-mask route needs `{% generation %}` markers most templates lack.
+Rows arrive as `Record`s and are kept as their chat `messages()`, rendered later by the
+*student's* chat template. For training, each conversation becomes a conversational
+prompt/completion pair (everything before the last assistant turn / that turn): TRL then masks
+the prompt out of the loss with any chat template, whereas its assistant-mask route needs
+`{% generation %}` markers most templates lack.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from prompts import Record
 
 Messages = list[dict[str, str]]
 ROLES = {"system", "user", "assistant"}
@@ -68,15 +71,12 @@ def check_messages(messages: Any, where: str) -> Messages:
     return out
 
 
-def read_chat_rows(path: str | Path) -> list[Messages]:
-    """train.jsonl rows (any run kind: both write `messages`) as checked conversations."""
-    path = Path(path)
-    rows = [
-        check_messages(row.get("messages") if isinstance(row, dict) else None, f"{path}:{n}")
-        for n, row in _read_jsonl(path)
-    ]
+def chat_rows(records: Sequence[Record], where: str) -> list[Messages]:
+    """The records' conversations (`Record.messages()`, any run kind), checked; `where` names
+    their source in errors."""
+    rows = [check_messages(record.messages(), f"{where} (id {record.id})") for record in records]
     if not rows:
-        raise LMInputError(f"{path}: no rows to train on (the dataset is empty)")
+        raise LMInputError(f"{where}: no rows to train on (the dataset is empty)")
     return rows
 
 
@@ -99,8 +99,9 @@ def read_eval_items(path: str | Path) -> list[EvalItem]:
             raise LMInputError(f"{where}: field 'instruction': missing or empty (or give 'messages')")
         if not isinstance(reference, str) or not reference.strip():
             raise LMInputError(f"{where}: field 'reference': missing or empty (also read from 'output')")
-        prompt = f"{instruction}\n\n{extra}" if isinstance(extra, str) and extra.strip() else instruction
-        items.append(EvalItem([{"role": "user", "content": prompt}], reference))
+        # The user turn exactly as a run's rows phrase it (Record.prompt_text).
+        asked = Record(id=where, instruction=instruction, input=extra if isinstance(extra, str) else "")
+        items.append(EvalItem([{"role": "user", "content": asked.prompt_text()}], reference))
     if not items:
         raise LMInputError(f"{path}: the eval file holds no rows")
     return items

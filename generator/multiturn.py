@@ -37,9 +37,7 @@ class MultiTurn:
     def run(self, records: list[Record]) -> MultiTurnResult:
         rng = random.Random(self.config.seed)
         chosen = [
-            i
-            for i, r in enumerate(records)
-            if not r.rejected and r.kind == "instruction" and rng.random() < self.config.share
+            i for i, r in enumerate(records) if not r.rejected and not r.labeled and rng.random() < self.config.share
         ]
         rows = list(records)
         for i in chosen:

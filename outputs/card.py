@@ -8,6 +8,8 @@ from typing import Any
 import jinja2
 import yaml
 
+from prompts import Record
+
 TEMPLATES = Path(__file__).parent / "templates"
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -25,17 +27,18 @@ def size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def _templates(rows: list[dict[str, Any]]) -> dict[str, str]:
+def _templates(records: list[Record]) -> dict[str, str]:
+    """The prompt templates (name -> hash) behind the rows, from their meta."""
     out: dict[str, str] = {}
-    for row in rows[:200]:
-        for value in row.get("meta", {}).values():
+    for record in records[:200]:
+        for value in record.meta.values():
             if isinstance(value, dict) and isinstance(value.get("template"), dict):
                 template = value["template"]
                 out[template["name"]] = template["hash"]
     return out
 
 
-def render_card(kept: list[dict[str, Any]], stats: dict[str, Any], config: dict[str, Any]) -> str:
+def render_card(kept: list[Record], stats: dict[str, Any], config: dict[str, Any]) -> str:
     classification = config.get("kind") == "classify"
     run = stats.get("run", {})
     lineage = {k: run[k] for k in ("seed_file", "seed_sha256", "domain_file", "run_id") if run.get(k)}

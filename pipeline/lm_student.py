@@ -115,6 +115,7 @@ def finetune_lm(
     run_dir = Path(run_dir)
     version = RunDir(run_dir).read()  # the rows and the teacher of one published version
     train_path = version.file("train.jsonl")
+    records = version.records("train.jsonl")
     if eval_file is not None and not Path(eval_file).is_file():
         raise ConfigError(f"{eval_file}: no such eval file")
     config = load_lm_config(config_path, overrides)
@@ -137,10 +138,11 @@ def finetune_lm(
     out = Path(out_dir) if out_dir else run_dir / "lm"
     try:
         result = train_lm(
-            train_path,
+            records,
             student.path,
             out,
             config,
+            source=str(train_path),
             eval_path=eval_file,
             judge=use_judge,
             log=log,

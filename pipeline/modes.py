@@ -90,7 +90,7 @@ def run_before_post(
         sources = (
             seeds_with_answers(seeds)
             if config.augment.source == "seeds"
-            else [r for r in records if not r.rejected and r.kind == "instruction"]
+            else [r for r in records if not r.rejected and not r.labeled]
         )
         augment = Augmenter(config.augment, gateway, screen(chains.instruction), screen(chains.response)).run(sources)
         records = [*records, *augment.records]

@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 RecordKind = Literal["instruction", "classification"]
 
@@ -66,12 +66,36 @@ class Record(BaseModel):
     label: str = ""
     # Follow-up turns after the first answer (user, assistant, ...): multi-turn instruction rows.
     turns: list[dict[str, str]] = Field(default_factory=list)
+    # A system turn before the conversation. Generation leaves it empty; rows may carry one.
+    system: str = ""
     meta: dict[str, Any] = Field(default_factory=dict)
     rejection: Rejection | None = None
+
+    @field_validator("turns")
+    @classmethod
+    def _exchanges(cls, turns: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Follow-up turns are whole exchanges: user, assistant, user, assistant..."""
+        if len(turns) % 2:
+            raise ValueError(f"turns must be user/assistant pairs (got {len(turns)} turns)")
+        for i, turn in enumerate(turns):
+            expected = "user" if i % 2 == 0 else "assistant"
+            if turn.get("role") != expected or not isinstance(turn.get("content"), str):
+                raise ValueError(f"turns[{i}] must be {{role: {expected}, content}}")
+        return turns
 
     @property
     def rejected(self) -> bool:
         return self.rejection is not None
+
+    @property
+    def labeled(self) -> bool:
+        """A labeled text (text + label), as opposed to an instruction row."""
+        return self.kind == "classification"
+
+    @property
+    def multi_turn(self) -> bool:
+        """More than one user/assistant exchange."""
+        return bool(self.turns)
 
     def with_meta(self, **updates: Any) -> Record:
         return self.model_copy(update={"meta": {**self.meta, **updates}})
@@ -84,31 +108,35 @@ class Record(BaseModel):
 
     def prompt_text(self) -> str:
         """The user turn as a student sees it: instruction, then the optional input."""
-        if self.kind == "classification":
+        if self.labeled:
             return self.text
         return f"{self.instruction}\n\n{self.input}" if self.input.strip() else self.instruction
 
+    def answer(self) -> str:
+        """The first assistant turn: the output, or the label of a labeled text."""
+        return self.label if self.labeled else self.output
+
     def messages(self) -> list[dict[str, str]]:
-        if self.kind == "classification":
-            return [
-                {"role": "user", "content": self.text},
-                {"role": "assistant", "content": self.label},
-            ]
+        """The conversation, built here and only here: what export formats and students get."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
         return [
+            *system,
             {"role": "user", "content": self.prompt_text()},
-            {"role": "assistant", "content": self.output},
+            {"role": "assistant", "content": self.answer()},
             *({"role": t["role"], "content": t["content"]} for t in self.turns),
         ]
 
     def to_row(self) -> dict[str, Any]:
         """The JSON row written to train.jsonl / rejected.jsonl."""
         row: dict[str, Any] = {"id": self.id, "kind": self.kind}
-        if self.kind == "classification":
+        if self.labeled:
             row.update(text=self.text, label=self.label)
         else:
             row.update(instruction=self.instruction, input=self.input, output=self.output)
             if self.turns:
                 row["turns"] = self.turns
+        if self.system:
+            row["system"] = self.system
         row["messages"] = self.messages()
         row["meta"] = self.meta
         if self.rejection is not None:
@@ -119,12 +147,16 @@ class Record(BaseModel):
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Record:
-        """Inverse of `to_row`: re-filtering and fine-tuning read run outputs back with this."""
+        """Inverse of `to_row`: every reader of a run's rows gets them back with this.
+
+        `messages` is derived from the fields (rows written before it existed have none); a row
+        whose `messages` say something else was edited by hand and is refused rather than guessed.
+        """
         rejection = None
         if "stage" in row:
             rejection = Rejection(stage=row["stage"], reason=row["reason"], detail=row.get("detail", {}))
-        fields = {k: row[k] for k in ("instruction", "input", "output", "text", "label") if k in row}
-        return cls(
+        fields = {k: row[k] for k in ("instruction", "input", "output", "text", "label", "system") if k in row}
+        record = cls(
             id=row["id"],
             kind=row.get("kind", "instruction"),
             meta=row.get("meta", {}),
@@ -132,3 +164,9 @@ class Record(BaseModel):
             turns=row.get("turns", []),
             **fields,
         )
+        if "messages" in row and row["messages"] != record.messages():
+            raise ValueError(
+                f"id {record.id}: `messages` differ from the conversation its fields give "
+                "(instruction/input/output/turns/system, or text/label)"
+            )
+        return record

@@ -21,7 +21,7 @@ import yaml
 
 from prompts import Record, stable_hash
 from rundir.accounting import check_accounting
-from rundir.codec import encode_rows
+from rundir.codec import encode_records
 from rundir.journal import Journal
 from rundir.lock import run_lock
 from rundir.logs import log_context
@@ -30,10 +30,8 @@ from rundir.publish import publish
 JOURNAL = "journal.jsonl"
 log = logging.getLogger("seedforge.run")
 
-# (kept rows, rejected rows, final stats, config, run dir) -> more artifacts (report.html, README.md)
-Documents = Callable[
-    [list[dict[str, Any]], list[dict[str, Any]], dict[str, Any], dict[str, Any], Path], dict[str, bytes]
-]
+# (kept records, rejected records, final stats, config, run dir) -> more artifacts (report.html, README.md)
+Documents = Callable[[list[Record], list[Record], dict[str, Any], dict[str, Any], Path], dict[str, bytes]]
 
 
 def run_id(out_dir: Path) -> str:
@@ -68,8 +66,8 @@ class OpenRun:
         extra_artifacts: dict[str, bytes] | None = None,
     ) -> Published:
         """Check accounting, then publish every artifact of the run in one atomic step."""
-        kept = [r.to_row() for r in records if not r.rejected]
-        rejected = [r.to_row() for r in records if r.rejected]
+        kept = [r for r in records if not r.rejected]
+        rejected = [r for r in records if r.rejected]
         funnel = check_accounting(records, len(kept), len(rejected))
         self.journal.sync()
         stats = {
@@ -81,8 +79,8 @@ class OpenRun:
         stats.setdefault("wall_seconds", {})["total"] = round(time.perf_counter() - self.t0, 3)
         artifacts = {
             **(documents(kept, rejected, stats, config, self.out_dir) if documents is not None else {}),
-            "train.jsonl": encode_rows(kept),
-            "rejected.jsonl": encode_rows(rejected),
+            "train.jsonl": encode_records(kept),
+            "rejected.jsonl": encode_records(rejected),
             "config.yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode(),
             "stats.json": (json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(),
             **(extra_artifacts or {}),

@@ -52,8 +52,23 @@ def instruction_records(n: int) -> list[Record]:
     ]
 
 
+def multi_turn_records() -> list[Record]:
+    """Three exchanges each; the odd ones open with a system turn."""
+    first, rest = MULTI_TURN[1:3], MULTI_TURN[3:]
+    return [
+        Record(
+            id=f"multi{i}",
+            instruction=first[0]["content"],
+            output=first[1]["content"],
+            turns=rest,
+            system=MULTI_TURN[0]["content"] if i % 2 else "",
+        )
+        for i in range(4)
+    ]
+
+
 def make_run(path, records, rows=None):
-    """A real published run dir; `rows` then replaces train.jsonl (multi-turn rows Record can't make yet)."""
+    """A real published run dir; `rows` then replaces train.jsonl (rows Record would refuse)."""
     records = [*records, Record(id="dropped", instruction="x").reject("response_filter", "empty_output")]
     with open_run(path) as ctx:
         finish_run(ctx, records, {}, {})
@@ -64,11 +79,7 @@ def make_run(path, records, rows=None):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    rows = [r.to_row() for r in instruction_records(36)]
-    for i in range(4):
-        multi = {**rows[i], "id": f"multi{i}", "messages": MULTI_TURN[0 if i % 2 else 1 :]}
-        rows.append(multi)
-    return make_run(tmp_path_factory.mktemp("run") / "run", [], rows)
+    return make_run(tmp_path_factory.mktemp("run") / "run", instruction_records(36) + multi_turn_records())
 
 
 def read_split(out, name, fmt):
@@ -183,7 +194,7 @@ def test_split_is_deterministic_disjoint_and_complete(run_dir, tmp_path):
     everything = [i for part in a.values() for i in part]
     assert len(everything) == len(set(everything)) == 40
     first = json.loads((tmp_path / "a" / "export.json").read_text())
-    assert first["seed"] == 7 and first["source"]["version"] == 2
+    assert first["seed"] == 7 and first["source"]["version"] == 1
     assert (
         first["source"]["train_sha256"]
         == json.loads((run_dir / "manifest.json").read_text())["artifacts"]["train.jsonl"]["sha256"]

@@ -11,9 +11,11 @@ import pytest
 
 from conf.yamlconf import ConfigError
 from finetune.lm_config import LMConfig, make_sft_config
-from finetune.lm_data import LMInputError, read_chat_rows, read_eval_items, split_rows, truncation_report
+from finetune.lm_data import LMInputError, chat_rows, read_eval_items, split_rows, truncation_report
 from finetune.lm_eval import JudgePair, win_rate
+from prompts import Record
 from rundir import RunDir
+from rundir.codec import encode_records
 from tests.conftest import cli, cli_env
 
 QA = [
@@ -32,9 +34,13 @@ def chat(q: str, a: str) -> dict:
     return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
 
 
-def write_run(path: Path, rows: list[dict]) -> Path:
-    """A run directory with one published version holding these train.jsonl rows."""
-    RunDir(path).publish({"train.jsonl": "".join(json.dumps(r) + "\n" for r in rows).encode()})
+def records(pairs) -> list[Record]:
+    return [Record(id=f"r{i}", instruction=q, output=a) for i, (q, a) in enumerate(pairs)]
+
+
+def write_run(path: Path, pairs) -> Path:
+    """A run directory with one published version holding these (question, answer) rows."""
+    RunDir(path).publish({"train.jsonl": encode_records(records(pairs))})
     return path
 
 
@@ -52,7 +58,7 @@ def smollm_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def tokenizer(smollm_dir):
-    from finetune.lm import load_student_tokenizer
+    from finetune.lm_model import load_student_tokenizer
 
     return load_student_tokenizer(smollm_dir)
 
@@ -115,17 +121,13 @@ def test_bad_student_yaml_names_file_line_and_field(tmp_path):
 # --- data ---------------------------------------------------------------------------------------
 
 
-def test_bad_rows_and_files_are_named_with_line_and_field(tmp_path):
-    with pytest.raises(LMInputError, match="no such file"):
-        read_chat_rows(tmp_path / "missing.jsonl")
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("\n")
+def test_bad_rows_and_files_are_named_with_source_id_line_and_field(tmp_path):
+    assert chat_rows(records(QA[:2]), "run/train.jsonl") == [chat(q, a)["messages"] for q, a in QA[:2]]
     with pytest.raises(LMInputError, match="empty"):
-        read_chat_rows(empty)
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps(chat(*QA[0])) + "\n" + json.dumps({"messages": [{"role": "user", "content": "q"}]}))
-    with pytest.raises(LMInputError, match=r"bad\.jsonl:2: field 'messages'.*assistant"):
-        read_chat_rows(bad)
+        chat_rows([], "run/train.jsonl")
+    unanswered = [*records(QA[:1]), Record(id="x", instruction="q", output=" ")]
+    with pytest.raises(LMInputError, match=r"run/train\.jsonl \(id x\): field 'messages'.*assistant"):
+        chat_rows(unanswered, "run/train.jsonl")
     evalf = tmp_path / "eval.jsonl"
     evalf.write_text(json.dumps({"instruction": "Say hi", "output": "Hi"}) + "\n" + json.dumps({"instruction": "x"}))
     with pytest.raises(LMInputError, match=r"eval\.jsonl:2: field 'reference'"):
@@ -185,8 +187,8 @@ def _rows_of_lengths() -> list[list[dict[str, str]]]:
 def _trainer(tmp_path, model_dir, rows, **sft):
     from datasets import Dataset
 
-    from finetune.lm import build_trainer, load_student, load_student_tokenizer
     from finetune.lm_data import to_prompt_completion
+    from finetune.lm_model import build_trainer, load_student, load_student_tokenizer
 
     config = LMConfig(lora={"enabled": False}, sft={"max_steps": 1, "per_device_train_batch_size": 2, **sft})
     tok = load_student_tokenizer(model_dir)
@@ -231,7 +233,6 @@ def test_only_answer_tokens_carry_loss(tmp_path, tiny_model_dir):
 def test_full_fine_tune_of_a_tiny_model_lowers_validation_loss_and_writes_every_output(tmp_path, tiny_model_dir):
     from finetune.lm import train_lm
 
-    run = write_run(tmp_path / "run", [chat(q, a) for q, a in QA * 4])
     config = LMConfig(
         lora={"enabled": False},
         validation_fraction=0.25,
@@ -240,7 +241,7 @@ def test_full_fine_tune_of_a_tiny_model_lowers_validation_loss_and_writes_every_
     )
     lines: list[str] = []
     result = train_lm(
-        run / "train.jsonl",
+        records(QA * 4),
         tiny_model_dir,
         tmp_path / "out",
         config,
@@ -277,14 +278,13 @@ def test_full_fine_tune_of_a_tiny_model_lowers_validation_loss_and_writes_every_
 def test_lr_search_keeps_the_candidate_with_the_lowest_validation_loss(tmp_path, tiny_model_dir):
     from finetune.lm import train_lm
 
-    run = write_run(tmp_path / "run", [chat(q, a) for q, a in QA * 3])
     config = LMConfig(
         lora={"enabled": False},
         lr_search=[1e-6, 3e-3],
         validation_fraction=0.25,
         sft={"max_steps": 6, "per_device_train_batch_size": 4},
     )
-    result = train_lm(run / "train.jsonl", tiny_model_dir, tmp_path / "out", config)
+    result = train_lm(records(QA * 3), tiny_model_dir, tmp_path / "out", config)
     searched = result.metrics["lr_search"]
     assert [e["learning_rate"] for e in searched] == [1e-6, 3e-3]
     best = min(searched, key=lambda e: e["validation_loss"])
@@ -297,11 +297,11 @@ def test_lora_on_the_embedded_student_saves_a_reloadable_adapter_and_merges(tmp_
     """The default CPU student (SmolLM2-135M + LoRA) through the CLI, judged by the scripted teacher."""
     import torch
 
-    from finetune.lm import load_student, reload_trained
+    from finetune.lm_model import load_student, reload_trained
     from pipeline.lm_student import finetune_lm
     from tests.fakes import ScriptedTeacher
 
-    run = write_run(tmp_path / "run", [chat(q, a) for q, a in QA * 2])
+    run = write_run(tmp_path / "run", QA * 2)
     teacher = ScriptedTeacher()
     result = finetune_lm(
         run,
@@ -359,7 +359,7 @@ def test_cli_errors_for_a_missing_train_file_an_empty_dataset_and_a_student_with
     tok_config.pop("chat_template", None)
     (bare / "tokenizer_config.json").write_text(json.dumps(tok_config))
     (bare / "chat_template.jinja").unlink(missing_ok=True)
-    good = write_run(tmp_path / "good", [chat(q, a) for q, a in QA])
+    good = write_run(tmp_path / "good", QA)
     done = run(str(good), "--student", str(bare))
     assert done.returncode == 2 and "no chat template" in done.stderr
     assert not (good / "lm").exists()  # nothing half-written
@@ -367,7 +367,7 @@ def test_cli_errors_for_a_missing_train_file_an_empty_dataset_and_a_student_with
 
 @pytest.mark.slow
 def test_packing_flag_trains_on_packed_padding_free_batches(tmp_path, tiny_model_dir):
-    run = write_run(tmp_path / "run", [chat(q, a) for q, a in QA * 3])
+    run = write_run(tmp_path / "run", QA * 3)
     done = subprocess.run(
         cli("finetune", "lm", str(run), "--student", str(tiny_model_dir), "--no-lora", "--packing", "--max-steps", "2"),
         env=cli_env(),
@@ -413,9 +413,8 @@ def test_gpu_defaults_are_bf16_with_gradient_checkpointing_and_cpu_defaults_are_
 def test_lora_on_a_gpu_trains_in_bf16(tmp_path, tiny_model_dir):
     from finetune.lm import train_lm
 
-    run = write_run(tmp_path / "run", [chat(q, a) for q, a in QA * 2])
     config = LMConfig(validation_fraction=0.25, sft={"max_steps": 3, "per_device_train_batch_size": 4})
-    result = train_lm(run / "train.jsonl", tiny_model_dir, tmp_path / "out", config)
+    result = train_lm(records(QA * 2), tiny_model_dir, tmp_path / "out", config)
     assert result.metrics["device"] == "cuda"
     import yaml
 

@@ -76,3 +76,20 @@ def test_record_rows_round_trip_and_messages():
     assert Record.from_row(labeled.to_row()) == labeled
     with pytest.raises(ValidationError):
         Record(id="x", unknown_field=1)  # type: ignore[call-arg]
+    assert labeled.labeled and not record.labeled and labeled.answer() == "positive"
+
+
+def test_a_conversation_is_built_by_the_record_and_checked_when_read_back():
+    turns = [{"role": "user", "content": "And 4?"}, {"role": "assistant", "content": "Even."}]
+    record = Record(id="m", instruction="Is 3 odd?", output="Yes.", turns=turns, system="Be terse.")
+    assert record.multi_turn and [m["role"] for m in record.messages()] == ["system", *["user", "assistant"] * 2]
+    row = record.to_row()
+    assert row["system"] == "Be terse." and row["messages"] == record.messages()
+    assert Record.from_row(row) == record
+    assert "system" not in Record(id="s", instruction="x").to_row()  # rows without one keep their shape
+    edited = {**row, "messages": [*row["messages"][:-1], {"role": "assistant", "content": "Odd."}]}
+    with pytest.raises(ValueError, match="id m: `messages` differ"):
+        Record.from_row(edited)
+    for bad in ([turns[0]], [turns[1], turns[0]], [{"role": "user"}, turns[1]]):
+        with pytest.raises(ValidationError, match="turns"):
+            Record(id="t", instruction="x", turns=bad)

@@ -76,6 +76,7 @@ def test_republish_replaces_some_artifacts_and_keeps_the_rest(tmp_path):
         (b'{"id": "a"}\n\nnot json\n', ":3: not JSON"),
         (b'{"id": "a"}\n[1, 2]\n', ":2: not a Seedforge row (no id)"),
         (b'{"id": "a", "kind": "poem"}\n', ":1: not a Seedforge row: 1 validation error"),
+        (b'{"id": "a", "messages": [{"role": "assistant", "content": "hi"}]}\n', ":1: not a Seedforge row: id a"),
     ],
 )
 def test_bad_rows_are_named_with_file_and_line(data, problem):
