@@ -19,11 +19,14 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.choices import DedupMethod, Executor
 from cli.common import fail
 from filters.exact import ExactDedup
 from filters.minhash import MinHashDedup
 from prompts import Record, Verdict
 from rundir.writers import fsync_dir, write_json
+
+MINHASH, LOCAL = DedupMethod("minhash"), Executor("local")  # defaults
 
 
 def read_pool(path: Path) -> Iterator[Record]:
@@ -82,19 +85,18 @@ def _on_ray(pool: Path, method: str, params: dict[str, Any], address: str | None
 def dedup(
     pool: Annotated[Path, typer.Argument(help="JSONL of Seedforge rows (train.jsonl, merged runs, ...)")],
     out: Annotated[Path, typer.Option(help="directory for kept.jsonl, duplicates.jsonl, stats.json")],
-    method: Annotated[str, typer.Option(help="exact or minhash")] = "minhash",
+    method_choice: Annotated[
+        DedupMethod, typer.Option("--method", help="exact, or near duplicates (MinHash-LSH)")
+    ] = MINHASH,
     fields: Annotated[str, typer.Option(help="comma-separated fields compared")] = "instruction,input",
     threshold: Annotated[float, typer.Option(help="minhash: Jaccard similarity that makes a duplicate")] = 0.8,
     ngram: Annotated[int, typer.Option(help="minhash: words per shingle")] = 1,
     num_perm: Annotated[int, typer.Option(help="minhash: signature length")] = 128,
-    executor: Annotated[str, typer.Option(help="local, or ray (Ray Data stages)")] = "local",
+    executor_choice: Annotated[Executor, typer.Option("--executor", help="local, or ray (Ray Data stages)")] = LOCAL,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join; default: a private local Ray")] = None,
 ) -> None:
     """Drop exact or near-duplicate rows from a pool, in its order; the same rows locally or on Ray."""
-    if method not in ("exact", "minhash"):
-        fail(f"--method: {method!r} is not one of exact, minhash")
-    if executor not in ("local", "ray"):
-        fail(f"--executor: {executor!r} is not one of local, ray")
+    method, executor = method_choice.value, executor_choice.value
     if not pool.is_file():
         fail(f"{pool}: no such file")
     names = [f.strip() for f in fields.split(",") if f.strip()]

@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
+from cli.choices import ExportFormat
 from cli.common import USER_ERRORS, fail
 from outputs.export import DEFAULT_SPLIT, ExportError
-from outputs.formats.registry import FORMATS
 
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="run directory written by `seedforge generate`")],
-    fmt: Annotated[str, typer.Option("--format", help=f"one of: {', '.join(FORMATS)}")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="the trainer's file format")],
     split: Annotated[
         str, typer.Option(help="train[,validation],test fractions summing to 1 (1 number: train only)")
     ] = DEFAULT_SPLIT,
@@ -29,12 +29,12 @@ def export(
     from outputs.export import export as run_export
 
     try:
-        manifest = run_export(run_dir, fmt, split=split, seed=seed, out=out)
+        manifest = run_export(run_dir, fmt.value, split=split, seed=seed, out=out)
     except (ExportError, OSError, *USER_ERRORS) as exc:
         fail(str(exc))
         return
     source = manifest["source"]
-    typer.echo(f"export: {manifest['out_dir']} ({fmt}, from version {source['version']} of {run_dir})")
+    typer.echo(f"export: {manifest['out_dir']} ({fmt.value}, from version {source['version']} of {run_dir})")
     for name, count in manifest["rows"].items():
         typer.echo(f"  {name:<11} {count} rows")
     if manifest["multi_turn_rows"]:

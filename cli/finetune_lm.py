@@ -7,7 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.choices import MergeDtype
 from cli.common import USER_ERRORS, fail
+
+FLOAT32 = MergeDtype("float32")  # the default
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -87,17 +90,14 @@ def merge(
     out: Annotated[Path, typer.Option(help="directory for the merged model")],
     base: Annotated[Path | None, typer.Option(help="base model dir (default: recorded in the adapter)")] = None,
     dtype: Annotated[
-        str, typer.Option(help="saved weights: float32 (exact merge) or bfloat16/float16 (half the size)")
-    ] = "float32",
+        MergeDtype, typer.Option(help="saved weights: float32 (exact merge) or bfloat16/float16 (half the size)")
+    ] = FLOAT32,
 ) -> None:
     """Fold a LoRA adapter into its base model: a plain transformers model dir (e.g. for vLLM)."""
     from finetune.lm_model import merge_adapter
 
-    if dtype not in ("float32", "bfloat16", "float16"):
-        fail(f"--dtype: expected float32, bfloat16 or float16, got {dtype!r}")
-        return
     try:
-        path = merge_adapter(adapter_dir, out, base, dtype)
+        path = merge_adapter(adapter_dir, out, base, dtype.value)
     except _user_errors() as exc:
         fail(str(exc))
         return

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.choices import Executor, SeedFormatChoice
 from cli.common import USER_ERRORS, fail, print_funnel
 from conf.config import load_config
 from generator.teachers.base import TeacherUnavailable
@@ -21,7 +22,7 @@ def generate(
     num: Annotated[int | None, typer.Option(help="target number of kept rows")] = None,
     teacher: Annotated[str | None, typer.Option(help="teacher model: embedded name, HF dir or .gguf")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config")] = None,
-    seed_format: Annotated[str | None, typer.Option(help="seed format (default: detect)")] = None,
+    seed_format: Annotated[SeedFormatChoice | None, typer.Option(help="seed format (default: detect)")] = None,
     skip_bad_lines: Annotated[bool, typer.Option(help="use the valid lines of a partly bad seed file")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     resume: Annotated[
@@ -30,7 +31,7 @@ def generate(
     max_tokens_budget: Annotated[
         int | None, typer.Option(help="stop cleanly once this many tokens (in + out) are spent")
     ] = None,
-    executor: Annotated[str | None, typer.Option(help="where teacher calls run: local (default) or ray")] = None,
+    executor: Annotated[Executor | None, typer.Option(help="where teacher calls run (default: local)")] = None,
     ray_address: Annotated[
         str | None, typer.Option(help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); implies --executor ray")
     ] = None,
@@ -109,11 +110,11 @@ def _print_summary(summary: Any) -> None:
     )
 
 
-def _executor_overrides(executor: str | None, address: str | None, replicas: int | None) -> dict[str, Any]:
+def _executor_overrides(executor: Any, address: str | None, replicas: int | None) -> dict[str, Any]:
     """--executor/--ray-address/--replicas as an `executor:` override (the YAML may set them too)."""
     out: dict[str, Any] = {}
     if executor is not None:
-        out["kind"] = executor
+        out["kind"] = executor.value
     if address is not None:
         out["address"] = address
         out.setdefault("kind", "ray")
@@ -122,13 +123,28 @@ def _executor_overrides(executor: str | None, address: str | None, replicas: int
     return out
 
 
+def _overrides(
+    cluster: dict[str, Any], max_tokens_budget: int | None, num: int | None = None, teacher: str | None = None
+) -> dict[str, Any]:
+    """The options a run config and an instruct domain share, as overrides of their sections."""
+    overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
+    generation = {
+        key: value for key, value in (("num", num), ("max_tokens_budget", max_tokens_budget)) if value is not None
+    }
+    if generation:
+        overrides["generation"] = generation
+    if teacher is not None:
+        overrides["teacher"] = {"model": teacher}
+    return overrides
+
+
 def _generate_instructions(
     seeds: Path,
     out: Path,
     num: int | None,
     teacher: str | None,
     config: Path | None,
-    seed_format: str | None,
+    seed_format: Any,
     skip_bad_lines: bool,
     progress: bool,
     resume: bool,
@@ -137,15 +153,9 @@ def _generate_instructions(
 ) -> Any:
     from pipeline.instruct import generate as run_generate
 
-    overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
-    if num is not None:
-        overrides.setdefault("generation", {})["num"] = num
-    if max_tokens_budget is not None:
-        overrides.setdefault("generation", {})["max_tokens_budget"] = max_tokens_budget
-    if teacher is not None:
-        overrides.setdefault("teacher", {})["model"] = teacher
+    overrides = _overrides(cluster, max_tokens_budget, num, teacher)
     if seed_format is not None:
-        overrides.setdefault("seeds", {})["format"] = seed_format
+        overrides.setdefault("seeds", {})["format"] = seed_format.value
     if skip_bad_lines:
         overrides.setdefault("seeds", {})["skip_bad_lines"] = True
     return run_generate(load_config(config, overrides), seeds, out, progress=progress, resume=resume)
@@ -162,22 +172,15 @@ def _generate_domain(
     cluster: dict[str, Any],
 ) -> Any:
     from conf.domains import LoadedInstructDomain, load_any_domain, read_yaml
+    from pipeline.instruct import generate as run_generate
     from pipeline.labeled import generate_labeled
 
-    overrides: dict[str, Any] = {"executor": cluster} if cluster else {}
-    if max_tokens_budget is not None:
-        overrides["generation"] = {"max_tokens_budget": max_tokens_budget}
     path = domain / "domain.yaml" if domain.is_dir() else domain
     if read_yaml(path)[0].get("kind") == "instruct":
-        if num is not None:
-            overrides.setdefault("generation", {})["num"] = num
-        if teacher is not None:
-            overrides["teacher"] = {"model": teacher}
-        instruct = load_any_domain(path, overrides)
+        instruct = load_any_domain(path, _overrides(cluster, max_tokens_budget, num, teacher))
         assert isinstance(instruct, LoadedInstructDomain)
-        from pipeline.instruct import generate as run_generate
-
         return run_generate(instruct.domain.run_config(), instruct.seeds_path, out, progress=progress, resume=resume)
+    overrides = _overrides(cluster, max_tokens_budget)
     if num is not None:
         overrides["targets"] = {"total": num, "per_label": None}
     loaded = load_any_domain(path, overrides)

@@ -9,12 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.choices import ServerLogLevel
 from service.settings import TOKEN_ENV, TOKEN_FILE_ENV
 
 URL_HELP = "service URL (default: $SEEDFORGE_URL or http://127.0.0.1:8080)"
 TOKEN_HELP = f"file holding the API token (default: ${TOKEN_ENV} or ${TOKEN_FILE_ENV})"
 Url = Annotated[str | None, typer.Option(help=URL_HELP)]
 TokenFile = Annotated[Path | None, typer.Option(help=TOKEN_HELP)]
+INFO = ServerLogLevel("info")  # the default
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -30,7 +32,7 @@ def serve(
     slots: Annotated[int | None, typer.Option(help="jobs at once (default: one per GPU, else 1)")] = None,
     token_file: TokenFile = None,
     insecure_no_auth: Annotated[bool, typer.Option(help="serve without a token (local experiments only)")] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_level: Annotated[ServerLogLevel, typer.Option(help="uvicorn log level")] = INFO,
 ) -> None:
     """Run the HTTP job API and its worker: POST /jobs, GET /jobs/{id}, artifacts, cancel."""
     from service.serve import run_server
@@ -49,7 +51,7 @@ def serve(
             "warning: authentication is OFF (--insecure-no-auth): anyone who can connect can submit jobs", err=True
         )
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
-    run_server(settings, token, host, port, log_level)
+    run_server(settings, token, host, port, log_level.value)
 
 
 def _client(url: str | None, token_file: Path | None) -> Any:

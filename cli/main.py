@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from cli import dedup, export, filter, finetune_lm, generate, prepare, report
+from cli.choices import LogFormat, LogLevel
 from cli.jobs import register as register_service_commands
 from service import cli_classify
 
@@ -35,15 +36,17 @@ app.command("init")(prepare.init)
 app.command("models")(prepare.models)
 seeds_app.command("lint")(prepare.seeds_lint)
 
+TEXT, WARNING = LogFormat("text"), LogLevel("WARNING")  # defaults
+
 
 @app.callback()
 def _global_options(
-    log_format: Annotated[str, typer.Option(help="log lines as 'text' or 'json' (one object per line)")] = "text",
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ...")] = "WARNING",
+    log_format: Annotated[LogFormat, typer.Option(help="log lines as text, or json (one object per line)")] = TEXT,
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="least severe level logged")] = WARNING,
 ) -> None:
     from rundir.logs import setup_logging
 
-    setup_logging(log_format, log_level)
+    setup_logging(log_format.value, log_level.value)
 
 
 register_service_commands(app)  # serve, submit, status, cancel, download

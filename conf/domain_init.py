@@ -6,18 +6,20 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import jinja2
 
 from conf.yamlconf import ConfigError
 
+DomainKind = Literal["instruct", "classify"]
+KINDS: tuple[str, ...] = get_args(DomainKind)
 TEMPLATES = Path(__file__).parent / "templates" / "init"
 PLACEHOLDER = "TODO"
 NAME = re.compile(r"[^a-z0-9]+")
 
 
-def init_domain(directory: str | Path, kind: Literal["instruct", "classify"], force: bool = False) -> list[Path]:
+def init_domain(directory: str | Path, kind: DomainKind, force: bool = False) -> list[Path]:
     """Write DIR/domain.yaml (and DIR/seeds.jsonl for instruct). Never overwrites without force."""
     directory = Path(directory)
     name = NAME.sub("-", directory.resolve().name.lower()).strip("-") or "my-domain"

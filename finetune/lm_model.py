@@ -10,6 +10,7 @@ from finetune.lm_config import LMConfig, make_sft_config, sft_values
 from finetune.lm_data import LMInputError
 
 ADAPTER_DIR, MODEL_DIR = "adapter", "model"
+MERGE_DTYPES = ("float32", "bfloat16", "float16")  # what a merged model may be saved as
 
 
 def load_student_tokenizer(path: str | Path) -> Any:

@@ -50,6 +50,10 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{tags}]" if tags else line
 
 
+LOG_FORMATS = ("text", "json")  # json: one object per line
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

@@ -11,6 +11,8 @@ import threading
 from service.settings import SETTINGS_ENV, TOKEN_ENV, TOKEN_FILE_ENV, ServiceSettings
 
 log = logging.getLogger("seedforge.serve")
+# uvicorn's --log-level names (uvicorn.config.LOG_LEVELS)
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 class WorkerSupervisor(threading.Thread):
