@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints/$(EXTRA).txt
 	touch $@
 
 demo: setup
-	$(PY) -m service generate --seeds examples/general/seed_tasks.jsonl --num $(DEMO_NUM) --out $(DEMO_OUT)
+	$(PY) -m cli generate --seeds examples/general/seed_tasks.jsonl --num $(DEMO_NUM) --out $(DEMO_OUT)
 
 lint: setup
 	$(VENV)/bin/ruff check .
