@@ -30,6 +30,12 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def teacher_unavailable(exc: Exception, kept: str = "every finished completion") -> None:
+    """Exit 3: the teacher went away; the journal keeps `kept`, so the same command resumes."""
+    typer.echo(f"error: {exc}\nThe journal keeps {kept}: rerun the same command to resume.", err=True)
+    raise typer.Exit(3)
+
+
 def print_funnel(funnel: dict[str, Any]) -> None:
     typer.echo(f"candidates {funnel['candidates']}  kept {funnel['kept']}  rejected {funnel['rejected_total']}")
     for stage, reasons in funnel["rejected"].items():

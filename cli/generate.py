@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.choices import Executor, SeedFormatChoice
-from cli.common import USER_ERRORS, fail, print_funnel
+from cli.common import USER_ERRORS, fail, print_funnel, teacher_unavailable
 from conf.config import load_config
 from generator.teachers.base import TeacherUnavailable
 
@@ -83,10 +83,8 @@ def generate(
         fail(str(exc))
         return
     except TeacherUnavailable as exc:
-        typer.echo(
-            f"error: {exc}\nThe journal keeps every finished completion: rerun the same command to resume.", err=True
-        )
-        raise typer.Exit(3) from None
+        teacher_unavailable(exc)
+        return
     _print_summary(summary)
     if short is not None:
         # Published (nothing is lost) but not usable as it is: say why and fail loudly.

@@ -7,6 +7,7 @@ message with exit code 2, never as a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -21,20 +22,24 @@ seeds_app = typer.Typer(no_args_is_help=True, help="Inspect seed files.")
 app.add_typer(seeds_app, name="seeds")
 finetune_app = typer.Typer(no_args_is_help=True, help="Fine-tune a student on a run's kept rows.")
 app.add_typer(finetune_app, name="finetune")
-# In the order `seedforge --help` lists them.
-app.command("label")(cli_classify.label)
-app.command("report")(report.report)
-app.command("estimate")(report.estimate)
-finetune_app.command("classifier")(cli_classify.finetune_classifier)
-app.command("filter")(filter.filter_run)
-app.command("dedup")(dedup.dedup)
-finetune_app.command("lm")(finetune_lm.finetune_lm)
-finetune_app.command("merge")(finetune_lm.merge)
-app.command("export")(export.export)
-app.command("generate")(generate.generate)
-app.command("init")(prepare.init)
-app.command("models")(prepare.models)
-seeds_app.command("lint")(prepare.seeds_lint)
+# (group, name, command), in the order `seedforge --help` lists them.
+COMMANDS: list[tuple[typer.Typer, str, Callable[..., None]]] = [
+    (app, "label", cli_classify.label),
+    (app, "report", report.report),
+    (app, "estimate", report.estimate),
+    (finetune_app, "classifier", cli_classify.finetune_classifier),
+    (app, "filter", filter.filter_run),
+    (app, "dedup", dedup.dedup),
+    (finetune_app, "lm", finetune_lm.finetune_lm),
+    (finetune_app, "merge", finetune_lm.merge),
+    (app, "export", export.export),
+    (app, "generate", generate.generate),
+    (app, "init", prepare.init),
+    (app, "models", prepare.models),
+    (seeds_app, "lint", prepare.seeds_lint),
+]
+for group, name, command in COMMANDS:
+    group.command(name)(command)
 
 TEXT, WARNING = LogFormat("text"), LogLevel("WARNING")  # defaults
 

@@ -19,6 +19,20 @@ def test_seeds_lint_json():
     assert report["count"] == 20 and report["ok"] and report["format"] == "self-instruct"
 
 
+def test_python_m_service_is_still_the_same_cli():
+    import sys
+
+    alias = subprocess.run(
+        [sys.executable, "-m", "service", "seeds", "lint", str(GENERAL_SEEDS), "--json"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert alias.returncode == 0, alias.stderr
+    assert alias.stdout == run("seeds", "lint", str(GENERAL_SEEDS), "--json").stdout
+
+
 def test_seeds_lint_reports_problems_with_exit_1(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "instruction": "Fine task here."}\n{"id": "a", "instruction": "Dup id."}\n')
