@@ -162,7 +162,7 @@ def execute(
             gateway = None
             if teacher is not None and strategy.needs_teacher:
                 gateway = _gateway(plan, teacher, run, progress)
-            ctx = RunContext(run, teacher, gateway, progress, _Bar(bar and live, strategy.target))
+            ctx = RunContext(run, teacher, gateway, progress, _Bar(bar, strategy.target))
             try:
                 outcome = strategy.run(ctx)
             finally:
