@@ -67,6 +67,7 @@ def train_classifier(
         AutoModelForSequenceClassification,
         AutoTokenizer,
         EarlyStoppingCallback,
+        PrinterCallback,
         Trainer,
         TrainingArguments,
         set_seed,
@@ -148,6 +149,8 @@ def train_classifier(
         compute_metrics=compute_metrics if has_val else None,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)] if has_val else [],
     )
+    # The log goes to training_log.jsonl; printed per epoch it buries the value table.
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     model_dir = out_dir / "model"
     trainer.save_model(str(model_dir))

@@ -6,9 +6,9 @@ The recipes (finetune/students.py) are measured against each other by bench/stud
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RecipeName = Literal["embedding_lr", "setfit", "finetune"]
 DEFAULT_RECIPE: RecipeName = "embedding_lr"
@@ -72,3 +72,15 @@ class ClassifierConfig(_Frozen):
     embedding_lr: EmbeddingLRConfig = Field(default_factory=EmbeddingLRConfig)
     setfit: SetFitConfig = Field(default_factory=SetFitConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_finetune_keys(cls, data: Any) -> Any:
+        """Runs and domain files from before the recipes had the fine-tune settings at top level."""
+        if not isinstance(data, dict):
+            return data
+        flat = {k: v for k, v in data.items() if k in FinetuneConfig.model_fields and k not in cls.model_fields}
+        if not flat:
+            return data
+        rest = {k: v for k, v in data.items() if k not in flat}
+        return {**rest, "finetune": {**flat, **(rest.get("finetune") or {})}}

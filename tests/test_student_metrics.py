@@ -86,7 +86,8 @@ def test_paired_interval_is_narrower_than_the_unpaired_one():
     base = [t if rng.random() < 0.7 else ("b" if t == "a" else "a") for t in truth]
     improved = [t if rng.random() < 0.3 else b for t, b in zip(truth, base, strict=True)]
     diff = paired_bootstrap(truth, improved, base, LABELS)["accuracy"]
-    a, b = bootstrap_intervals(truth, improved, LABELS)["accuracy"], bootstrap_intervals(truth, base, LABELS)["accuracy"]
+    a = bootstrap_intervals(truth, improved, LABELS)["accuracy"]
+    b = bootstrap_intervals(truth, base, LABELS)["accuracy"]
     assert diff["high"] - diff["low"] < (a["high"] - a["low"]) + (b["high"] - b["low"])
     assert diff["estimate"] == pytest.approx(a["estimate"] - b["estimate"])
 

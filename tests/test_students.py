@@ -70,6 +70,9 @@ def test_recipe_names_agree_everywhere():
         ClassifierConfig.model_validate({"setfit": {"iterations": 3}})
     with pytest.raises(ValueError, match="recipe"):
         ClassifierConfig.model_validate({"recipe": "svm"})
+    # A run written before the recipes keeps its flat fine-tune settings: they move under `finetune`.
+    old = ClassifierConfig.model_validate({"epochs": 3, "imbalance": "resample", "seed": 1, "student": None})
+    assert (old.finetune.epochs, old.finetune.imbalance, old.seed) == (3, "resample", 1)
 
 
 def test_embedding_lr_predicts_saves_and_loads(fast, tmp_path):
