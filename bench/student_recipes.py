@@ -64,6 +64,12 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=50, help="sizes up to this get --seeds samples, larger one")
     parser.add_argument("--eval-rows", type=int, default=600)
     parser.add_argument("--out", type=Path, help="append one JSON line per trained model")
+    parser.add_argument(
+        "--override", default="{}", help='ClassifierConfig overrides as JSON, e.g. {"setfit": {"max_steps": 500}}'
+    )
+    parser.add_argument(
+        "--tag", default="", help="e.g. @steps500: appended to the recipe name; tagged rows are shown, not ranked"
+    )
     parser.add_argument("--table", type=Path, action="append", default=[], help="print the table of saved --out files")
     args = parser.parse_args()
 
@@ -86,7 +92,7 @@ def train_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
             sys.exit(f"{path}: a test file; choose recipes on dev files only")
     encoder = str(embedded_encoder_dir())
     recipes = [r for r in args.recipes.split(",") if r] or list(RECIPES)
-    config = ClassifierConfig()
+    config = ClassifierConfig.model_validate(json.loads(args.override))
     records = []
     for path in args.dev_files:
         rows = read_rows(path)
@@ -111,7 +117,7 @@ def train_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "set": path.parent.name or path.stem,
                         "eval_rows": len(held),
                         "size": size,
-                        "recipe": recipe,
+                        "recipe": recipe + args.tag,
                         "seed": seed,
                         "seconds": round(seconds, 1),
                         "intervals": m["intervals"],
@@ -141,7 +147,8 @@ def print_table(records: list[dict[str, Any]], default: str) -> None:
             for metric in ("accuracy", "macro_f1")
         }
         spread = statistics.pstdev(r["intervals"]["accuracy"]["estimate"] for r in runs)
-        cells.setdefault((name, size), {})[recipe] = mean["accuracy"]["estimate"]
+        if "@" not in recipe:  # tagged variants (--tag @...) are shown, not ranked
+            cells.setdefault((name, size), {})[recipe] = mean["accuracy"]["estimate"]
         print(
             f"{name:<10} {size:>5} {recipe:<13} {len(runs):>2} {fmt_interval(mean['accuracy']):<24} "
             f"{fmt_interval(mean['macro_f1']):<24} {spread:>6.3f} {statistics.mean(r['seconds'] for r in runs):>8.1f}"

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RecipeName = Literal["embedding_lr", "setfit", "finetune"]
-DEFAULT_RECIPE: RecipeName = "embedding_lr"
+DEFAULT_RECIPE: RecipeName = "setfit"
 
 
 class _Frozen(BaseModel):

@@ -26,6 +26,7 @@ from tests.conftest import EXAMPLES
 from tests.fakes import ScriptedTeacher
 
 LABELS = ["positive", "negative", "neutral"]
+LR = ClassifierConfig(recipe="embedding_lr")
 WORDS = {
     "positive": "great love excellent happy superb",
     "negative": "broken awful refund terrible waste",
@@ -77,7 +78,7 @@ def test_recipe_names_agree_everywhere():
 
 def test_embedding_lr_predicts_saves_and_loads(fast, tmp_path):
     train = rows_of({label: 6 for label in LABELS})
-    student = fit_student(train, LABELS, "unused", ClassifierConfig())
+    student = fit_student(train, LABELS, "unused", LR)
     test = rows_of({label: 4 for label in LABELS}, offset=100)
     probabilities = student.predict_proba([t for t, _ in test])
     assert probabilities.shape == (12, 3) and np.allclose(probabilities.sum(axis=1), 1)
@@ -94,7 +95,7 @@ def test_embedding_lr_matches_sklearn_binary_and_weights_imbalance(fast):
     from sklearn.linear_model import LogisticRegression
 
     train = rows_of({"positive": 12, "negative": 3})
-    student = fit_student(train, LABELS, "unused", ClassifierConfig())
+    student = fit_student(train, LABELS, "unused", LR)
     assert student.info == {"c": 1.0, "c_cross_validated": False, "class_weight": "balanced"}
     x = fake_embed("", [t for t, _ in train])
     reference = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000).fit(x, [lab for _, lab in train])
@@ -106,10 +107,10 @@ def test_embedding_lr_matches_sklearn_binary_and_weights_imbalance(fast):
 
 
 def test_one_label_in_training_is_a_constant_model(fast):
-    student = fit_student(rows_of({"neutral": 4}), LABELS, "unused", ClassifierConfig())
+    student = fit_student(rows_of({"neutral": 4}), LABELS, "unused", LR)
     assert student.predict(["great", "awful"]) == ["neutral", "neutral"]
     with pytest.raises(ValueError, match="outside"):
-        fit_student([("x", "ugly")], LABELS, "unused", ClassifierConfig())
+        fit_student([("x", "ugly")], LABELS, "unused", LR)
 
 
 def make_run(tmp_path, generated, seeds):
@@ -119,7 +120,7 @@ def make_run(tmp_path, generated, seeds):
     run = tmp_path / "run"
     config = yaml.safe_load((run / "config.yaml").read_text())
     # No cross-validated C: on separable fake embeddings large C makes lbfgs crawl; same decisions.
-    config["student"] = {**config.get("student", {}), "embedding_lr": {"cv_min_per_label": 1000}}
+    config["student"] = {"recipe": "embedding_lr", "embedding_lr": {"cv_min_per_label": 1000}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     for name, rows in (("train.jsonl", generated), ("seeds.jsonl", seeds)):
         (run / name).write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
