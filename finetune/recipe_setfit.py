@@ -74,6 +74,7 @@ class SetFitStudent(Student):
             trainer = Trainer(model=self.model, args=args, train_dataset=data)
             # setfit does not pass show_progress_bar on to the inner trainer; its bar is CLI noise.
             trainer.st_trainer.remove_callback(ProgressCallback)
+            trainer.st_trainer.args.dataloader_pin_memory = False  # CPU: pinning only warns
             trainer.train()
         self.info = {"steps": steps, "pairs_per_epoch": pairs}
 
