@@ -139,7 +139,7 @@ def print_table(records: list[dict[str, Any]], default: str) -> None:
     for r in records:
         groups.setdefault((r["set"], r["size"], r["recipe"]), []).append(r)
     columns = ("accuracy [95% CI]", "macro-F1 [95% CI]")
-    print(f"{'set':<10} {'size':>5} {'recipe':<13} {'n':>2} {columns[0]:<24} {columns[1]:<24} {'sd':>6} {'train s':>8}")
+    print(f"{'set':<10} {'size':>5} {'recipe':<16} {'n':>2} {columns[0]:<24} {columns[1]:<24} {'sd':>6} {'train s':>8}")
     cells: dict[tuple[str, int], dict[str, float]] = {}
     for (name, size, recipe), runs in sorted(groups.items()):
         mean = {
@@ -150,7 +150,7 @@ def print_table(records: list[dict[str, Any]], default: str) -> None:
         if "@" not in recipe:  # tagged variants (--tag @...) are shown, not ranked
             cells.setdefault((name, size), {})[recipe] = mean["accuracy"]["estimate"]
         print(
-            f"{name:<10} {size:>5} {recipe:<13} {len(runs):>2} {fmt_interval(mean['accuracy']):<24} "
+            f"{name:<10} {size:>5} {recipe:<16} {len(runs):>2} {fmt_interval(mean['accuracy']):<24} "
             f"{fmt_interval(mean['macro_f1']):<24} {spread:>6.3f} {statistics.mean(r['seconds'] for r in runs):>8.1f}"
         )
     recipes = sorted({recipe for scores in cells.values() for recipe in scores})
