@@ -64,6 +64,7 @@ def test_classifier_student_trains_and_reports_baselines(labeled_run, vllm_teach
     import torch
     from transformers import AutoModel
 
+    from finetune.students import RECIPES
     from generator.models import embedded_encoder_dir
 
     _, run_dir = labeled_run
@@ -71,20 +72,29 @@ def test_classifier_student_trains_and_reports_baselines(labeled_run, vllm_teach
         run_dir,
         test_file=TEST_FILE,
         out_dir=tmp_path / "clf",
-        overrides={"max_steps": 6, "warmup_ratio": 0.0, "learning_rate": 3e-4},
+        overrides={
+            "recipe": "finetune",
+            "min_rows_per_label": 1,  # 3 rows per label at most: a smoke run, not a useful student
+            "finetune": {"max_steps": 6, "warmup_ratio": 0.0, "learning_rate": 3e-4},
+            "setfit": {"max_steps": 4, "num_iterations": 2},
+        },
         teacher=vllm_teacher,
     )
     saved = json.loads((tmp_path / "clf" / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
-    for name in ("student", "seeds_only"):
-        for split in ("validation", "test"):
-            m = saved[name][split]
-            assert set(m) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n"}
-            assert set(m["per_class"]) == LABELS and all(
-                {"precision", "recall"} <= set(v) for v in m["per_class"].values()
-            )
-            assert sum(map(sum, m["confusion_matrix"]["matrix"])) == m["n"]
-    assert saved["teacher_zero_shot"]["test"]["n"] == 30 and saved["teacher_few_shot"]["test"]["n"] == 30
+    expected = {f"seeds_only/{r}" for r in RECIPES} | {"teacher/zero_shot", "teacher/few_shot"}
+    assert set(saved["baselines"]) == expected == set(saved["value"]["comparisons"])
+    for entry in [saved["student"], *saved["baselines"].values()]:
+        m = entry["test"]
+        assert set(m) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n", "intervals", "per_label_recall"}
+        assert set(m["per_label_recall"]) == LABELS
+        assert m["intervals"]["accuracy"]["low"] <= m["accuracy"] <= m["intervals"]["accuracy"]["high"]
+        assert sum(map(sum, m["confusion_matrix"]["matrix"])) == m["n"] == 30
+    for diff in saved["value"]["comparisons"].values():
+        assert diff["accuracy"]["low"] <= diff["accuracy"]["estimate"] <= diff["accuracy"]["high"]
+    assert saved["baselines"]["teacher/few_shot"]["shots"] == 6
+    assert saved["selection"]["on"] == "test" and saved["selection"]["selected"] in {"student", *expected}
+    assert (tmp_path / "clf" / "model" / "student.json").is_file()
     base = AutoModel.from_pretrained(str(embedded_encoder_dir()))
     tuned = AutoModel.from_pretrained(str(tmp_path / "clf" / "student" / "model"))
     name, weight = next(iter(base.state_dict().items()))
@@ -141,6 +151,8 @@ def test_cli_label_and_finetune_classifier(labeled_run, tmp_path):
             str(tmp_path / "clf"),
             "--max-steps",
             "2",
+            "--min-rows-per-label",
+            "1",
             "--no-teacher-baseline",
         ),
         env=cli_env(),
@@ -149,6 +161,7 @@ def test_cli_label_and_finetune_classifier(labeled_run, tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "seeds_only" in proc.stdout and (tmp_path / "clf" / "metrics.json").is_file()
+    assert "seeds_only/setfit" in proc.stdout and "handed over:" in proc.stdout
+    assert (tmp_path / "clf" / "metrics.json").is_file() and (tmp_path / "clf" / "model" / "student.json").is_file()
     bad = subprocess.run(cli("finetune", "classifier", str(tmp_path)), env=cli_env(), capture_output=True, text=True)
     assert bad.returncode == 2 and "not a Seedforge run directory" in bad.stderr
