@@ -26,6 +26,7 @@ from generator.gateway import Gateway
 from generator.labeled_seeds import read_labeled
 from generator.models import embedded_encoder_dir
 from generator.teacher import SamplingConfig, Teacher
+from generator.verify.calibrated import calibrated_labels
 from generator.writers import read_jsonl, write_json, write_yaml
 from service.classify_value import Baseline, choose_model, select_on_seeds, summary_table, value_section
 from service.domains import ClassifyDomain
@@ -181,18 +182,26 @@ def teacher_baselines(domain: ClassifyDomain, test: Rows, teacher: Teacher | Non
     for text, label in seeds:
         by_label.setdefault(label, []).append(text)
     shots = pick_shots(by_label, domain.verification.shots_per_label, domain.generation.seed)
-    zero, few = teacher_predictions(domain, test, teacher, [[], shots])
+    zero, few, zero_cal, few_cal = teacher_predictions(domain, test, teacher, [[], shots], calibrated=True)
     return [
         Baseline("teacher/zero_shot", "teacher", zero, {}),
         # The prompt verification used (seed demonstrations as turns), for reference.
         Baseline("teacher/few_shot", "teacher", few, {"shots": len(shots)}),
+        # The same prompts read as label probabilities and divided by the content-free prior.
+        Baseline("teacher/zero_shot_calibrated", "teacher", zero_cal, {"prior": "content_free"}),
+        Baseline("teacher/few_shot_calibrated", "teacher", few_cal, {"shots": len(shots), "prior": "content_free"}),
     ]
 
 
 def teacher_predictions(
-    domain: ClassifyDomain, rows: Rows, teacher: Teacher | None, shot_sets: list[list[tuple[str, str]]]
+    domain: ClassifyDomain,
+    rows: Rows,
+    teacher: Teacher | None,
+    shot_sets: list[list[tuple[str, str]]],
+    calibrated: bool = False,
 ) -> list[list[str | None]]:
-    """The teacher's labels (greedy guided choice), once per set of demonstrations."""
+    """The teacher's labels (greedy guided choice), once per set of demonstrations; with
+    `calibrated`, then once more per set as a calibrated classifier (label logprobs / prior)."""
     own = teacher is None
     teacher = teacher or build_teacher(domain.teacher)
     try:
@@ -211,6 +220,12 @@ def teacher_predictions(
                 shots=shots,
             )
             results.append([v.label for v in votes])
+        if calibrated:
+            texts = [t for t, _ in rows]
+            for i, shots in enumerate(shot_sets):
+                results.append(
+                    calibrated_labels(gateway, domain, texts, shots, key=f"teacher-cal/{i}", stage="teacher_eval")
+                )
         return results
     finally:
         if own:

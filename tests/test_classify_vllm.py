@@ -82,7 +82,8 @@ def test_classifier_student_trains_and_reports_baselines(labeled_run, vllm_teach
     )
     saved = json.loads((tmp_path / "clf" / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
-    expected = {f"seeds_only/{r}" for r in RECIPES} | {"teacher/zero_shot", "teacher/few_shot"}
+    ways = ("zero_shot", "few_shot", "zero_shot_calibrated", "few_shot_calibrated")
+    expected = {f"seeds_only/{r}" for r in RECIPES} | {f"teacher/{way}" for way in ways}
     assert set(saved["baselines"]) == expected == set(saved["value"]["comparisons"])
     for entry in [saved["student"], *saved["baselines"].values()]:
         m = entry["test"]

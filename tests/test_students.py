@@ -153,7 +153,9 @@ def test_value_report_student_wins_and_is_handed_over(fast, tmp_path):
     test = write_test(tmp_path, rows_of({label: 5 for label in LABELS}, offset=400))
     metrics = finetune_classifier(run, test_file=test, teacher=ScriptedTeacher())
     assert metrics["student"]["train_rows"] == 30 + 18 and metrics["rows"]["generated"] == 30
-    assert set(metrics["baselines"]) == {"seeds_only/embedding_lr", "teacher/zero_shot", "teacher/few_shot"}
+    teachers = {f"teacher/{way}" for way in ("zero_shot", "few_shot", "zero_shot_calibrated", "few_shot_calibrated")}
+    assert set(metrics["baselines"]) == {"seeds_only/embedding_lr", *teachers}
+    assert metrics["baselines"]["teacher/few_shot_calibrated"]["shots"] == 6
     student = metrics["student"]["test"]
     assert student["accuracy"] == 1.0 and student["intervals"]["accuracy"]["low"] == 1.0
     assert set(student["per_label_recall"]) == set(LABELS)
