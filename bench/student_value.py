@@ -23,24 +23,33 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("domain")
     parser.add_argument("test_file")
-    parser.add_argument("--per-label", type=int, default=30)
+    parser.add_argument("--per-label", type=int, default=None, help="quota per label (default: the domain's)")
     parser.add_argument("--run-dir", help="reuse an existing labeled run instead of generating")
     parser.add_argument("--no-verify", action="store_true", help="skip blind verification while generating")
     parser.add_argument("--recipe", help="student recipe (default: the domain's student.recipe)")
     parser.add_argument("--select-on", choices=["seeds", "test"], default="seeds")
     args = parser.parse_args()
 
-    from service.classify_pipeline import generate_labeled
+    from service.classify_pipeline import QuotaShortfall, generate_labeled
     from service.classify_student import finetune_classifier, summary_table
     from service.domains import load_domain
 
     run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="seedforge-value-")) / "run"
-    if not args.run_dir:
-        overrides: dict[str, object] = {"targets": {"per_label": args.per_label}}
+    if not args.run_dir or not (run_dir / "train.jsonl").exists():
+        overrides: dict[str, object] = {"targets": {"per_label": args.per_label}} if args.per_label else {}
         if args.no_verify:
             overrides["verification"] = {"enabled": False}
-        summary = generate_labeled(load_domain(args.domain, overrides), run_dir, progress=True)
-        print(f"generated: {summary.stats['labels']}")
+        try:
+            summary = generate_labeled(load_domain(args.domain, overrides), run_dir, progress=True)
+        except QuotaShortfall as short:  # published all the same: measure what the user would get
+            summary = short.summary
+            print(f"quota guard: {short.explain()}")
+        for label, entry in summary.stats["labels"].items():
+            print(
+                f"  {label:<22} kept {entry['kept']:>4} of {entry['target']:<4} ({entry['kept'] / entry['target']:.0%})"
+            )
+        teacher = summary.stats["teacher"]
+        print(f"teacher: {teacher['completion_tokens']} tokens out, {teacher['teacher_seconds']} s")
     overrides = {"recipe": args.recipe} if args.recipe else {}
     metrics = finetune_classifier(run_dir, test_file=args.test_file, overrides=overrides, select_on=args.select_on)
     print(summary_table(metrics))
