@@ -47,16 +47,25 @@ def test_every_label_is_generated_and_quotas_add_up(labeled_run):
     )
 
 
-def test_blind_verification_with_the_real_engine(vllm_teacher, tmp_path):
-    loaded = load_domain(REVIEWS, {"targets": {"per_label": 2}, "generation": {"max_rounds": 2}})
-    summary = generate_labeled(loaded, tmp_path / "run", teacher=vllm_teacher)
+def test_default_verification_with_the_real_engine(vllm_teacher, tmp_path):
+    """The default method (ensemble of calibrated, likelihood and confident learning) end to end."""
+    overrides = {"targets": {"per_label": 2, "max_shortfall": 1.0}, "generation": {"max_rounds": 2}}
+    summary = generate_labeled(load_domain(REVIEWS, overrides), tmp_path / "run", teacher=vllm_teacher)
     kept, rejected = rows(tmp_path / "run" / "train.jsonl"), rows(tmp_path / "run" / "rejected.jsonl")
-    assert kept, "the teacher verified nothing at all"
+    assert kept, "verification kept nothing at all"
     for row in kept:
-        assert row["meta"]["verification"]["predicted"] == row["label"]
+        info = row["meta"]["verification"]
+        assert info["method"] == "ensemble" and info["predicted"] == row["label"]
+        assert set(info["members"]) == {"calibrated", "likelihood", "confident_learning"}
+        assert sum(info["probs"].values()) == pytest.approx(1.0, abs=1e-4)
     mismatches = [r for r in rejected if r["reason"] == "label_mismatch"]
     assert all(r["detail"]["predicted"] in LABELS and r["detail"]["predicted"] != r["label"] for r in mismatches)
-    assert summary.stats["teacher"]["stages"]["verification"]["requests"] >= len(kept) + len(mismatches)
+    stages = summary.stats["teacher"]["stages"]
+    verified = len(kept) + len(mismatches)
+    assert stages["verify_likelihood"]["requests"] >= 3 * verified  # one scoring per label and text
+    assert stages["verify_calibrated"]["requests"] >= verified + 3  # + the three content-free inputs
+    prior = summary.stats["verification"]["calibration_prior"]
+    assert set(prior) == LABELS and sum(prior.values()) == pytest.approx(1.0, abs=1e-4)
     assert summary.funnel["kept"] + summary.funnel["rejected_total"] == summary.funnel["candidates"]
 
 
