@@ -20,6 +20,13 @@ from finetune.classifier_config import SetFitConfig
 from finetune.student_base import Example, Student, spread_columns
 
 
+def _device() -> str:
+    """The GPU when there is one (a GPU node trains there), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _quiet() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
@@ -44,7 +51,7 @@ class SetFitStudent(Student):
         index = {label: i for i, label in enumerate(self.labels)}
         present = sorted({index[label] for _, label in train})
         self.present = present
-        self.model: Any = SetFitModel.from_pretrained(self.encoder, local_files_only=True, device="cpu")
+        self.model: Any = SetFitModel.from_pretrained(self.encoder, local_files_only=True, device=_device())
         if len(present) == 1:  # nothing to contrast; the head would refuse a single class
             self.info = {"steps": 0, "note": "one label in training: constant"}
             return
@@ -74,7 +81,7 @@ class SetFitStudent(Student):
             trainer = Trainer(model=self.model, args=args, train_dataset=data)
             # setfit does not pass show_progress_bar on to the inner trainer; its bar is CLI noise.
             trainer.st_trainer.remove_callback(ProgressCallback)
-            trainer.st_trainer.args.dataloader_pin_memory = False  # CPU: pinning only warns
+            trainer.st_trainer.args.dataloader_pin_memory = _device() == "cuda"  # on CPU pinning only warns
             trainer.train()
         self.info = {"steps": steps, "pairs_per_epoch": pairs}
 
@@ -94,5 +101,5 @@ class SetFitStudent(Student):
         _quiet()
         from setfit import SetFitModel
 
-        self.model = SetFitModel.from_pretrained(str(directory / "setfit"), local_files_only=True, device="cpu")
+        self.model = SetFitModel.from_pretrained(str(directory / "setfit"), local_files_only=True, device=_device())
         self.present = [int(i) for i in (directory / "present.txt").read_text().split()]
