@@ -34,7 +34,7 @@ def _encoder(model_dir: str) -> Any:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
 
-            _ENCODERS[model_dir] = SentenceTransformer(model_dir, local_files_only=True, device="cpu")
+            _ENCODERS[model_dir] = SentenceTransformer(model_dir, local_files_only=True)  # GPU if any
         return _ENCODERS[model_dir]
 
 
