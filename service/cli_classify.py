@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,23 +43,59 @@ def label(
     print_funnel(summary.funnel)
 
 
+class Recipe(str, Enum):
+    """CLI choices; tests check they are exactly finetune.students.RECIPES."""
+
+    embedding_lr = "embedding_lr"
+    setfit = "setfit"
+    finetune = "finetune"
+
+
+class SelectOn(str, Enum):
+    test = "test"
+    seeds = "seeds"
+
+
 def finetune_classifier(
     run_dir: Annotated[Path, typer.Argument(help="a classification run directory")],
     test: Annotated[Path | None, typer.Option(help="labeled test file (JSONL/CSV with text, label)")] = None,
     out: Annotated[Path | None, typer.Option(help="output dir (default RUN_DIR/classifier)")] = None,
-    student: Annotated[str | None, typer.Option(help="local HF encoder dir (default: embedded MiniLM)")] = None,
-    epochs: Annotated[int | None, typer.Option(help="override student.epochs")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="override student.max_steps")] = None,
-    seeds_baseline: Annotated[bool, typer.Option(help="also train on the seed examples alone")] = True,
-    teacher_baseline: Annotated[bool, typer.Option(help="teacher zero-shot accuracy on --test")] = True,
+    recipe: Annotated[
+        Recipe | None, typer.Option(help="student recipe (default: student.recipe of the domain)")
+    ] = None,
+    select_on: Annotated[
+        SelectOn | None,
+        typer.Option(help="rows that decide student vs seeds-only (default: test if --test, else seeds k-fold)"),
+    ] = None,
+    min_rows_per_label: Annotated[
+        int | None, typer.Option(min=1, help="refuse a run with a label under this many kept rows (default 8)")
+    ] = None,
+    student: Annotated[str | None, typer.Option(help="local encoder dir (default: embedded MiniLM)")] = None,
+    epochs: Annotated[int | None, typer.Option(help="override student.finetune.epochs")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="cap training steps of the setfit and finetune recipes (smoke runs)")
+    ] = None,
+    seeds_baseline: Annotated[bool, typer.Option(help="also train on the seed examples alone, every recipe")] = True,
+    teacher_baseline: Annotated[bool, typer.Option(help="teacher zero-/few-shot accuracy on --test")] = True,
 ) -> None:
-    """Fine-tune the classifier student on a run's kept rows; write the model and metrics.json."""
+    """Train the classifier student on a run's kept rows + seeds; report its value against the baselines."""
     from service.classify_student import finetune_classifier as run
     from service.classify_student import summary_table
 
     overrides: dict[str, Any] = {
-        k: v for k, v in {"student": student, "epochs": epochs, "max_steps": max_steps}.items() if v is not None
+        k: v
+        for k, v in {
+            "recipe": recipe.value if recipe else None,
+            "student": student,
+            "min_rows_per_label": min_rows_per_label,
+        }.items()
+        if v is not None
     }
+    if epochs is not None:
+        overrides.setdefault("finetune", {})["epochs"] = epochs
+    if max_steps is not None:
+        overrides.setdefault("finetune", {})["max_steps"] = max_steps
+        overrides["setfit"] = {"max_steps": max_steps}
     try:
         metrics = run(
             run_dir,
@@ -67,6 +104,7 @@ def finetune_classifier(
             overrides=overrides,
             seeds_baseline=seeds_baseline,
             teacher_baseline=teacher_baseline,
+            select_on=select_on.value if select_on else None,
         )
     except USER_ERRORS as exc:
         fail(str(exc))

@@ -55,14 +55,66 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
         out.append((prefix, round(value, 4) if isinstance(value, float) else value))
 
 
+def _is_value_report(metrics: dict[str, Any]) -> bool:
+    return isinstance(metrics.get("baselines"), dict) and "recipe" in (metrics.get("student") or {})
+
+
+def _ci(entry: dict[str, float]) -> dict[str, str]:
+    return {"estimate": f"{entry['estimate']:.3f}", "interval": f"[{entry['low']:.3f}, {entry['high']:.3f}]"}
+
+
+def value_sections(run_dir: Path | None) -> list[dict[str, Any]]:
+    """`finetune classifier` value tables: student vs each baseline with intervals, per-label recall."""
+    if run_dir is None:
+        return []
+    sections = []
+    for path in sorted(run_dir.glob("*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        if not _is_value_report(metrics):
+            continue
+        comparisons = (metrics.get("value") or {}).get("comparisons", {})
+        models = [(f"student ({metrics['student']['recipe']})", metrics["student"], None)]
+        models += [(name, entry, comparisons.get(name)) for name, entry in metrics["baselines"].items()]
+        rows = []
+        for name, entry, diff in models:
+            test = entry.get("test")
+            rows.append(
+                {
+                    "name": name,
+                    "train_rows": entry.get("train_rows", ""),
+                    "accuracy": _ci(test["intervals"]["accuracy"]) if test else None,
+                    "macro_f1": _ci(test["intervals"]["macro_f1"]) if test else None,
+                    "diff_accuracy": _ci(diff["accuracy"]) if diff else None,
+                    "diff_macro_f1": _ci(diff["macro_f1"]) if diff else None,
+                    "recall": [f"{test['per_label_recall'][la]:.2f}" for la in metrics["labels"]] if test else [],
+                }
+            )
+        value = metrics.get("value") or {}
+        sections.append(
+            {
+                "name": path.parent.name,
+                "labels": metrics["labels"],
+                "rows": rows,
+                "test_rows": metrics.get("rows", {}).get("test", 0),
+                "best_seeds_only": value.get("best_seeds_only"),
+                "degenerate": value.get("degenerate") or {},
+                "selection": metrics.get("selection") or {},
+            }
+        )
+    return sections
+
+
 def student_sections(run_dir: Path | None) -> list[dict[str, Any]]:
-    """Numeric metrics of every student trained from this run (RUN_DIR/*/metrics.json)."""
+    """Numeric metrics of every other student trained from this run (RUN_DIR/*/metrics.json)."""
     if run_dir is None:
         return []
     sections = []
     for path in sorted(run_dir.glob("*/metrics.json")):
         rows: list[tuple[str, Any]] = []
-        _flatten("", json.loads(path.read_text()), rows)
+        metrics = json.loads(path.read_text())
+        if _is_value_report(metrics):
+            continue
+        _flatten("", metrics, rows)
         if rows:
             sections.append({"name": path.parent.name, "rows": rows[:80]})
     return sections
@@ -160,6 +212,7 @@ def render_report(
         plots=figures,
         labels=labels if classification else {},
         students=student_sections(run_dir),
+        values=value_sections(run_dir),
         samples=samples,
         sample_columns=columns,
         sample_reasons=reasons,
