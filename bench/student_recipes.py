@@ -85,7 +85,7 @@ def train_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
     from finetune.classifier_config import ClassifierConfig
     from finetune.metrics import evaluate_predictions
     from finetune.students import RECIPES, fit_student
-    from generator.models import embedded_encoder_dir
+    from generator.teachers.models import embedded_encoder_dir
 
     for path in args.dev_files:
         if path.name == "test.jsonl":

@@ -30,9 +30,9 @@ def main() -> None:
     parser.add_argument("--select-on", choices=["seeds", "test"], default="seeds")
     args = parser.parse_args()
 
-    from service.classify_pipeline import QuotaShortfall, generate_labeled
-    from service.classify_student import finetune_classifier, summary_table
-    from service.domains import load_domain
+    from conf.domains import load_domain
+    from pipeline.classify_student import finetune_classifier, summary_table
+    from pipeline.labeled import QuotaShortfall, generate_labeled
 
     run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="seedforge-value-")) / "run"
     if not args.run_dir or not (run_dir / "train.jsonl").exists():

@@ -260,7 +260,7 @@ def test_finetune_classifier_refuses_a_run_without_seeds_before_training(tmp_pat
     from tests.conftest import cli, cli_env
 
     run(tmp_path, ScriptedTeacher())
-    (tmp_path / "run" / "seeds.jsonl").unlink()
+    (tmp_path / "run" / "current" / "seeds.jsonl").unlink()  # from the version the student reads
     proc = subprocess.run(
         cli("finetune", "classifier", str(tmp_path / "run"), "--min-rows-per-label", "1"),
         env=cli_env(),

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from service.classify_pipeline import generate_labeled
-from service.classify_student import finetune_classifier
-from service.domains import load_domain
+from conf.domains import load_domain
+from pipeline.classify_student import finetune_classifier
+from pipeline.labeled import generate_labeled
 from tests.conftest import EXAMPLES, cli, cli_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -74,7 +74,7 @@ def test_classifier_student_trains_and_reports_baselines(labeled_run, vllm_teach
     from transformers import AutoModel
 
     from finetune.students import RECIPES
-    from generator.models import embedded_encoder_dir
+    from generator.teachers.models import embedded_encoder_dir
 
     _, run_dir = labeled_run
     metrics = finetune_classifier(
@@ -174,4 +174,4 @@ def test_cli_label_and_finetune_classifier(labeled_run, tmp_path):
     assert "seeds_only/setfit" in proc.stdout and "handed over:" in proc.stdout
     assert (tmp_path / "clf" / "metrics.json").is_file() and (tmp_path / "clf" / "model" / "student.json").is_file()
     bad = subprocess.run(cli("finetune", "classifier", str(tmp_path)), env=cli_env(), capture_output=True, text=True)
-    assert bad.returncode == 2 and "not a Seedforge run directory" in bad.stderr
+    assert bad.returncode == 2 and "not a run directory" in bad.stderr

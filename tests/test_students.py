@@ -16,12 +16,13 @@ import pytest
 import yaml
 
 import finetune.recipe_embedding_lr as elr
+from cli.choices import Recipe, SelectOn
+from conf.domains import load_domain
 from finetune.classifier_config import ClassifierConfig, EmbeddingLRConfig, RecipeName
 from finetune.students import RECIPES, fit_student, load_student
-from service.classify_pipeline import generate_labeled
-from service.classify_student import NotEnoughRows, finetune_classifier
-from service.cli_classify import Recipe, SelectOn
-from service.domains import load_domain
+from pipeline.classify_student import NotEnoughRows, finetune_classifier
+from pipeline.labeled import generate_labeled
+from rundir import RunDir
 from tests.conftest import EXAMPLES
 from tests.fakes import ScriptedTeacher
 
@@ -113,6 +114,12 @@ def test_one_label_in_training_is_a_constant_model(fast):
         fit_student([("x", "ugly")], LABELS, "unused", LR)
 
 
+def write_kept(run, rows):
+    """train.jsonl of the run's published version (through its stable name), as labeled rows."""
+    lines = [{"id": f"r{i}", "kind": "classification", "text": t, "label": lab} for i, (t, lab) in enumerate(rows)]
+    (run / "train.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
 def make_run(tmp_path, generated, seeds):
     """A real run directory (scripted teacher), then its rows replaced by the ones a test needs."""
     loaded = load_domain(EXAMPLES / "reviews" / "domain.yaml", {"targets": {"per_label": 2}})
@@ -122,8 +129,9 @@ def make_run(tmp_path, generated, seeds):
     # No cross-validated C: on separable fake embeddings large C makes lbfgs crawl; same decisions.
     config["student"] = {"recipe": "embedding_lr", "embedding_lr": {"cv_min_per_label": 1000}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    for name, rows in (("train.jsonl", generated), ("seeds.jsonl", seeds)):
-        (run / name).write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
+    # Through the stable names: the files of the published version the student reads.
+    write_kept(run, generated)
+    (run / "seeds.jsonl").write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in seeds))
     return run
 
 
@@ -138,7 +146,7 @@ def test_refuses_a_short_label_before_training(tmp_path):
     with pytest.raises(NotEnoughRows, match=r"'neutral' has 3 kept row\(s\), fewer than min_rows_per_label=8"):
         finetune_classifier(run, teacher_baseline=False)
     assert not (run / "classifier").exists()
-    (run / "train.jsonl").write_text(json.dumps({"text": "great", "label": "positive"}) + "\n")
+    write_kept(run, [("great", "positive")])
     with pytest.raises(NotEnoughRows, match=r"cover 1 label\(s\) \['positive'\]"):
         finetune_classifier(run, overrides={"min_rows_per_label": 1})
 
@@ -192,7 +200,7 @@ def test_do_no_harm_hands_over_seeds_only_when_generated_rows_hurt(fast, tmp_pat
 
 
 def test_select_on_test_needs_a_test_file(fast, tmp_path):
-    from service.yamlconf import ConfigError
+    from conf.yamlconf import ConfigError
 
     run = make_run(tmp_path, rows_of(GOOD), rows_of(SEEDS, 300))
     with pytest.raises(ConfigError, match="--select-on test needs --test"):
@@ -203,7 +211,7 @@ def test_cli_value_table_and_report(fast, tmp_path):
     from typer.testing import CliRunner
 
     from cli.main import app
-    from service.report import load_run, render_report
+    from outputs.report import render_report
 
     run = make_run(tmp_path, rows_of(GOOD, offset=200), rows_of(SEEDS, offset=300))
     test = write_test(tmp_path, rows_of({label: 5 for label in LABELS}, offset=400))
@@ -216,7 +224,9 @@ def test_cli_value_table_and_report(fast, tmp_path):
     assert result.exit_code == 0, result.output
     assert "student (embedding_lr)" in result.output and "seeds_only/embedding_lr" in result.output
     assert "handed over: student" in result.output and "held-out folds of the seeds" in result.output
-    html = render_report(*load_run(run), run_dir=run)
+    version = RunDir(run).read()
+    kept, rejected = version.records("train.jsonl"), version.records("rejected.jsonl")
+    html = render_report(kept, rejected, version.read_json("stats.json"), version.read_yaml("config.yaml"), run)
     assert "Classifier student: value against its baselines" in html
     assert "seeds_only/embedding_lr <b>(best seeds-only)</b>" in html
     assert "1.000 [1.000, 1.000]" in html and "Handed over: student" in html

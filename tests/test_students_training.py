@@ -24,7 +24,7 @@ def reviews():
 
 @pytest.fixture(scope="module")
 def encoder():
-    from generator.models import embedded_encoder_dir
+    from generator.teachers.models import embedded_encoder_dir
 
     return str(embedded_encoder_dir())
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from generator.teacher import TeacherUnavailable
-from service.cli_common import USER_ERRORS, fail, print_funnel
+from cli.choices import Recipe, SelectOn
+from cli.common import USER_ERRORS, fail, print_funnel, teacher_unavailable
+from generator.teachers.base import TeacherUnavailable
 
 
 def label(
@@ -23,8 +23,8 @@ def label(
     text_field: Annotated[str, typer.Option(help="JSONL/CSV field holding the text")] = "text",
 ) -> None:
     """Auto-label existing texts with the teacher; low-confidence rows go to rejected.jsonl."""
-    from service.classify_pipeline import label_texts
-    from service.domains import load_domain
+    from conf.domains import load_domain
+    from pipeline.label import label_texts
 
     out = out or Path("runs") / f"label-{input.stem}"
     try:
@@ -35,25 +35,9 @@ def label(
         fail(str(exc))
         return
     except TeacherUnavailable as exc:
-        typer.echo(
-            f"error: {exc}\nThe journal keeps every finished completion: rerun the same command to resume.", err=True
-        )
-        raise typer.Exit(3) from None
+        teacher_unavailable(exc)
     typer.echo(f"run directory: {summary.out_dir}")
     print_funnel(summary.funnel)
-
-
-class Recipe(str, Enum):
-    """CLI choices; tests check they are exactly finetune.students.RECIPES."""
-
-    embedding_lr = "embedding_lr"
-    setfit = "setfit"
-    finetune = "finetune"
-
-
-class SelectOn(str, Enum):
-    test = "test"
-    seeds = "seeds"
 
 
 def finetune_classifier(
@@ -79,8 +63,8 @@ def finetune_classifier(
     teacher_baseline: Annotated[bool, typer.Option(help="teacher zero-/few-shot accuracy on --test")] = True,
 ) -> None:
     """Train the classifier student on a run's kept rows + seeds; report its value against the baselines."""
-    from service.classify_student import finetune_classifier as run
-    from service.classify_student import summary_table
+    from pipeline.classify_student import finetune_classifier as run
+    from pipeline.classify_student import summary_table
 
     overrides: dict[str, Any] = {
         k: v

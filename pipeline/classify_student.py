@@ -12,25 +12,31 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-
+from conf.domains import ClassifyDomain
+from conf.yamlconf import ConfigError, deep_merge
 from finetune.classifier_config import ClassifierConfig
 from finetune.metrics import classification_metrics as metrics_of
 from finetune.metrics import evaluate_predictions
 from finetune.students import RECIPES, fit_student
-from generator.backends import build_teacher
 from generator.classify import classify_texts, pick_shots
 from generator.gateway import Gateway
-from generator.labeled_seeds import read_labeled
-from generator.models import embedded_encoder_dir
-from generator.teacher import SamplingConfig, Teacher
+from generator.seeds.labeled import read_labeled
+from generator.teachers.base import SamplingConfig, Teacher
+from generator.teachers.models import embedded_encoder_dir
+from generator.teachers.registry import build_teacher
 from generator.verify.calibrated import calibrated_labels
-from generator.writers import read_jsonl, write_json, write_yaml
-from service.classify_value import Baseline, choose_model, select_on_seeds, summary_table, value_section
-from service.domains import ClassifyDomain
-from service.yamlconf import ConfigError, deep_merge
+from pipeline.classify_value import (
+    Baseline,
+    SelectOn,
+    choose_model,
+    select_on_seeds,
+    summary_table,
+    value_section,
+)
+from rundir import RunDir, RunVersion
+from rundir.writers import read_jsonl, write_json, write_yaml
 
 __all__ = ["finetune_classifier", "summary_table", "teacher_accuracy"]
 Rows = list[tuple[str, str]]
@@ -40,30 +46,33 @@ class NotEnoughRows(ConfigError):
     """The kept rows cannot train a classifier worth handing over; raised before any training."""
 
 
-def load_labeled_run(run_dir: Path) -> tuple[ClassifyDomain, Rows]:
-    train_path, config_path = run_dir / "train.jsonl", run_dir / "config.yaml"
-    if not train_path.is_file() or not config_path.is_file():
-        raise ConfigError(f"{run_dir}: no train.jsonl/config.yaml — not a Seedforge run directory")
-    config = yaml.safe_load(config_path.read_text()) or {}
+def load_labeled_run(run_dir: Path) -> tuple[RunVersion, ClassifyDomain, Rows]:
+    """The run's published version (one, for every file read), its domain and kept rows."""
+    version = RunDir(run_dir).read()
+    config = version.read_yaml("config.yaml") or {}
     if config.get("kind") != "classify":
-        raise ConfigError(f"{config_path}: kind is {config.get('kind', 'instruct')!r}, not a classification run")
+        raise ConfigError(
+            f"{run_dir}/config.yaml: kind is {config.get('kind', 'instruct')!r}, not a classification run"
+        )
     config.pop("domain_file", None)
     domain = ClassifyDomain.model_validate(config)
     rows = []
-    for line, row in enumerate(read_jsonl(train_path), start=1):
-        if row.get("label") not in domain.label_names:
-            raise ConfigError(f"{train_path}:{line}: field 'label': {row.get('label')!r} is not a label of the run")
-        rows.append((row["text"], row["label"]))
-    return domain, rows
+    for line, record in enumerate(version.records("train.jsonl"), start=1):
+        if record.label not in domain.label_names:
+            raise ConfigError(
+                f"{run_dir}/train.jsonl:{line}: field 'label': {record.label!r} is not a label of the run"
+            )
+        rows.append((record.text, record.label))
+    return version, domain, rows
 
 
-def _seed_rows(run_dir: Path) -> Rows:
-    path = run_dir / "seeds.jsonl"
-    if not path.is_file():
+def _seed_rows(version: RunVersion) -> Rows:
+    if not version.has("seeds.jsonl"):
         raise ConfigError(
-            f"{path}: missing — the student trains on the run's seed examples and its baselines need them"
+            f"{version.run_dir}/seeds.jsonl: missing — the student trains on the run's seed examples and its "
+            "baselines need them"
         )
-    return [(r["text"], r["label"]) for r in read_jsonl(path)]
+    return [(row["text"], row["label"]) for row in read_jsonl(version.file("seeds.jsonl"))]
 
 
 def check_trainable(rows: Rows, labels: list[str], min_rows_per_label: int, where: str) -> None:
@@ -92,14 +101,14 @@ def finetune_classifier(
     teacher: Teacher | None = None,
     seeds_baseline: bool = True,
     teacher_baseline: bool = True,
-    select_on: Literal["test", "seeds"] | None = None,
+    select_on: SelectOn | None = None,
 ) -> dict[str, Any]:
     run_dir = Path(run_dir)
-    domain, generated = load_labeled_run(run_dir)
+    version, domain, generated = load_labeled_run(run_dir)
     config = ClassifierConfig.model_validate(deep_merge(domain.student.model_dump(), overrides or {}))
     labels = domain.label_names
     check_trainable(generated, labels, config.min_rows_per_label, str(run_dir / "train.jsonl"))
-    seeds = _seed_rows(run_dir)
+    seeds = _seed_rows(version)
     test = [(text, label) for _, text, label in read_labeled(test_file, labels)] if test_file else []
     select_on = select_on or ("test" if test else "seeds")
     if select_on == "test" and not test:

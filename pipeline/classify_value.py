@@ -11,12 +11,14 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from finetune.classifier_config import ClassifierConfig
 from finetune.metrics import classification_metrics, fmt_interval, paired_bootstrap
 from finetune.students import RECIPES, fit_student
 
+# What decides student vs seeds-only: the --test rows, or held-out folds of the seeds.
+SelectOn = Literal["test", "seeds"]
 ADVICE = (
     "the generated rows did not help: the seeds-only model is handed over instead. Try another verification "
     "setting (verification.method / more verification.samples), more seed examples per label, or a stronger teacher."
