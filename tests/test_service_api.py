@@ -349,6 +349,14 @@ def test_domain_job_with_its_seeds_file(service, tmp_path):
         "labels:\n  - name: positive\n  - name: negative\n  - name: neutral\n"
         "seeds_file: labeled.jsonl\ntargets: {per_label: 2}\n"
     )
+    # The stub cannot score (no /tokenize, like any server that is not vLLM): the default verification
+    # fails the job and says what to do; `vote` needs only chat completions.
+    files = {"domain": ("domain.yaml", domain.encode()), "seeds": ("labeled.jsonl", labeled.read_bytes())}
+    response = service.client().post("/jobs", files=files)
+    assert response.status_code == 201, response.text
+    failed = wait_job(service, response.json()["id"], lambda j: j["state"] == "failed", timeout=120)
+    assert "cannot calibrate" in failed["error"] and "method: vote" in failed["error"], failed["error"]
+    domain += "verification: {method: vote}\n"
     files = {"domain": ("domain.yaml", domain.encode()), "seeds": ("labeled.jsonl", labeled.read_bytes())}
     response = service.client().post("/jobs", files=files)
     assert response.status_code == 201, response.text

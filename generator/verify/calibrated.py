@@ -47,7 +47,12 @@ class CalibratedVerifier:
             inputs = list(self.ctx.task.verification.content_free)
             found = [p for p in self._probs(inputs, "calibration") if p is not None]
             if not found:
-                raise RuntimeError("the teacher scored none of the content-free inputs; cannot calibrate")
+                raise RuntimeError(
+                    "the teacher scored none of the content-free inputs, so `calibrated` verification cannot "
+                    "calibrate: scoring needs token logprobs (the in-process vLLM teacher, or `vllm serve` with "
+                    "/tokenize); the journal's quarantined requests say why they failed. With a teacher that "
+                    "cannot score, set `verification: {method: vote}` or `{method: confident_learning}`"
+                )
             self._prior = average(found)
             self.ctx.facts["calibration_prior"] = {k: round(v, 6) for k, v in self._prior.items()}
         return self._prior
