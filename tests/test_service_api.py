@@ -121,7 +121,7 @@ def test_every_route_but_healthz_needs_the_token(service, tmp_path):
         url = path.replace("{job_id}", "0" * 32).replace("{name}", "train.jsonl")
         for client in (anonymous, wrong):
             response = client.request(method, url)
-            expected = 200 if path == "/healthz" else 401
+            expected = 200 if path in ("/healthz", "/livez") else 401
             assert response.status_code == expected, (method, path, response.status_code)
             if expected == 401:
                 assert response.headers["www-authenticate"] == "Bearer"
