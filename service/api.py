@@ -152,7 +152,9 @@ def create_app(settings: ServiceSettings, token: str | None) -> FastAPI:
 
     @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, Any]:
-        return app.openapi()
+        if app.openapi_schema is None:
+            app.openapi_schema = doc.without_fastapi_422(app.openapi())
+        return app.openapi_schema
 
     @router.post(
         "/jobs",

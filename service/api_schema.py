@@ -83,6 +83,23 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
 
 
+FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+
+
+def without_fastapi_422(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents a 422 with its own body on every route with parameters; the routes that
+    can answer 422 declare it with ErrorBody, so what is left of FastAPI's is never answered."""
+    for methods in schema.get("paths", {}).values():
+        for spec in methods.values():
+            answer = spec.get("responses", {}).get("422", {})
+            if answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref") == FASTAPI_422:
+                del spec["responses"]["422"]
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    return schema
+
+
 def _error(description: str, **extra: Any) -> dict[str, Any]:
     return {"model": ErrorBody, "description": description, **extra}
 
