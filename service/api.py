@@ -152,9 +152,7 @@ def create_app(settings: ServiceSettings, token: str | None) -> FastAPI:
 
     @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = doc.without_fastapi_422(app.openapi())
-        return app.openapi_schema
+        return app.openapi()
 
     @router.post(
         "/jobs",
@@ -284,4 +282,5 @@ def create_app(settings: ServiceSettings, token: str | None) -> FastAPI:
         return FileResponse(path, filename=name, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"))
 
     app.include_router(router)
+    app.openapi_schema = doc.without_fastapi_422(app.openapi())  # built once, before any request
     return app
