@@ -85,6 +85,13 @@ def main() -> int:
         f"GET /jobs/{{id}} under load ({len(result.latencies)} polls): "
         f"p50 {load_p50 * 1000:.1f} ms, p99 {load_p99 * 1000:.1f} ms"
     )
+    samples = list(zip(result.polled_at, result.latencies, strict=True))
+    burst = [lat for at, lat in samples if at <= result.last_submit]
+    steady = [lat for at, lat in samples if at > result.last_submit]
+    for name, part in (("while submitting", burst), ("after the last submission", steady)):
+        if part:
+            p50, p99 = percentile(part, 50) * 1000, percentile(part, 99) * 1000
+            print(f"  {name} ({len(part)}): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"idempotent replays answered with the first job: {result.replays}")
     print(f"errors by status: {dict(result.errors) or 0}")
     print(f"problems: {len(result.problems)}")

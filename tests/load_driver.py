@@ -40,6 +40,7 @@ class Workload:
 class LoadResult:
     keys: dict[str, str] = field(default_factory=dict)  # idempotency key -> job id
     latencies: list[float] = field(default_factory=list)  # seconds per GET /jobs/{id}
+    polled_at: list[float] = field(default_factory=list)  # when each of those started (monotonic)
     errors: Counter[str] = field(default_factory=Counter)  # unexpected answers by status (or exception)
     replays: int = 0  # deliberate resubmissions answered 200 with the first job
     first_submit: float = 0.0
@@ -126,19 +127,20 @@ class _Client(threading.Thread):
         self.mine.append(job_id)
 
     def poll(self, job_id: str) -> None:
-        start = time.perf_counter()
+        start = time.monotonic()
         try:
             response = self.http.get(f"/jobs/{job_id}")
         except httpx.HTTPError as exc:
             self.note(type(exc).__name__)
             return
-        elapsed = time.perf_counter() - start
+        elapsed = time.monotonic() - start
         if response.status_code != 200:
             self.note(str(response.status_code))
             return
         job = response.json()
         with self.result.lock:
             self.result.latencies.append(elapsed)
+            self.result.polled_at.append(start)
             self.result.final[job_id] = job
         if job["state"] in TERMINAL:
             self.ended.add(job_id)

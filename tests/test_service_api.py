@@ -280,6 +280,8 @@ def test_cancel_stops_the_process_group_and_resume_finishes_from_the_journal(ser
         assert pid is not None and group_alive(pid)
         environ = open(f"/proc/{pid}/environ", "rb").read()  # noqa: SIM115
         assert service.token.encode() not in environ and b"SEEDFORGE_API_TOKEN" not in environ
+        # jobs run below the API's CPU priority (job_nice, default 10)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
         # the worker publishes its stage with its progress; wait for it rather than race it
         wait_job(service, slow["id"], lambda j: j["stage"] == "instructions", timeout=30)
         # a queued job is cancelled at once, without ever running
