@@ -1,8 +1,8 @@
 """The job service under load: many clients submit and poll while the worker runs the jobs.
 
 Starts a real `seedforge serve` on 127.0.0.1 whose teacher is the OpenAI-compatible stub
-(tests/stub_openai.py, its own process, answering with the scripted teacher at once), so what
-is measured is the service: API, SQLite, worker, job processes. Baseline: p99 latency of
+(tests/stub_openai.py, its own process at the jobs' CPU niceness, answering with the scripted
+teacher at once), so what is measured is the service: API, SQLite, worker, job processes. Baseline: p99 latency of
 `GET /jobs/{id}` from one client while the service is idle (measured in the same run). Then
 --clients threads submit --jobs jobs (Idempotency-Key each; every 10th sent twice) and poll
 them until all have ended; every job must end `succeeded` with exact accounting, none lost or
@@ -14,6 +14,7 @@ duplicated. Last line: `ratio: X` = p99 under load / p99 idle (goal <= 5), and 0
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,8 +44,15 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="seedforge-load-"))
+    # The stub stands in for a teacher on other hardware: at the jobs' niceness it does not take
+    # the CPU from the API it is measuring, as a remote vLLM server would not.
     stub = subprocess.Popen(
-        [sys.executable, "-c", STUB], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=cli_env(), cwd=ROOT
+        [sys.executable, "-c", STUB],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=cli_env(),
+        cwd=ROOT,
+        preexec_fn=lambda: os.nice(10),
     )
     assert stub.stdout is not None
     url = stub.stdout.readline().decode().strip()
