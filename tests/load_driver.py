@@ -4,13 +4,14 @@ Used by bench/service_load.py (the full run) and tests/test_service_load.py (a s
 Each client thread has its own connection; it submits its share of the jobs (each with its own
 Idempotency-Key; a submission that fails in transit or with a 5xx is retried with the same key,
 and every `replay_every`-th one is deliberately sent twice), and polls `GET /jobs/{id}` of its
-jobs round-robin: one poll after each submission, then one per `poll_interval` until all have
-ended or the deadline passes.
+jobs round-robin: one poll after each submission, then one per `poll_interval` (jittered ±50%) until
+all have ended or the deadline passes.
 Then every job is checked: succeeded, exact accounting, nothing lost or duplicated.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
@@ -80,6 +81,7 @@ class _Client(threading.Thread):
         self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         self.work, self.indices, self.run_id, self.result = work, indices, run, result
         self.mine: list[str] = []  # job ids, in submission order
+        self.rng = random.Random(indices[0] if indices else 0)
         self.ended: set[str] = set()
 
     def note(self, error: str) -> None:
@@ -156,8 +158,9 @@ class _Client(threading.Thread):
             if waiting:
                 self.poll(waiting[turn % len(waiting)])
                 turn += 1
-            if not pending:  # submissions go out as fast as the service takes them; polls are paced
-                time.sleep(self.work.poll_interval)
+            if not pending:  # submissions go out as fast as the service takes them; polls are paced,
+                # with jitter: clients in lockstep would hit the API in bursts of `clients` at once
+                time.sleep(self.work.poll_interval * self.rng.uniform(0.5, 1.5))
         self.http.close()
 
 
