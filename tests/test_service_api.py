@@ -121,7 +121,7 @@ def test_every_route_but_healthz_needs_the_token(service, tmp_path):
         url = path.replace("{job_id}", "0" * 32).replace("{name}", "train.jsonl")
         for client in (anonymous, wrong):
             response = client.request(method, url)
-            expected = 200 if path == "/healthz" else 401
+            expected = 200 if path in ("/healthz", "/livez") else 401
             assert response.status_code == expected, (method, path, response.status_code)
             if expected == 401:
                 assert response.headers["www-authenticate"] == "Bearer"
@@ -280,6 +280,8 @@ def test_cancel_stops_the_process_group_and_resume_finishes_from_the_journal(ser
         assert pid is not None and group_alive(pid)
         environ = open(f"/proc/{pid}/environ", "rb").read()  # noqa: SIM115
         assert service.token.encode() not in environ and b"SEEDFORGE_API_TOKEN" not in environ
+        # jobs run below the API's CPU priority (job_nice, default 10)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
         # the worker publishes its stage with its progress; wait for it rather than race it
         wait_job(service, slow["id"], lambda j: j["stage"] == "instructions", timeout=30)
         # a queued job is cancelled at once, without ever running
