@@ -146,6 +146,13 @@ class Gateway:
     def request_id(self, request: ChatRequest) -> str:
         return request.request_id(self.teacher.model_name, self.teacher.revision, self.teacher.endpoint)
 
+    def stage_begins(self, stage: str) -> None:
+        """A strategy starts taking outcomes of `stage` (observers follow; see pipeline/progress.py)."""
+        self.stats.setdefault(stage, StageStats())
+
+    def stage_ends(self, stage: str) -> None:
+        """A strategy has taken every outcome of `stage` it asked for, for now."""
+
     def run(self, calls: Sequence[Call], stage: str) -> list[Outcome]:
         """Answer every call: validated output, or a quarantine verdict after max_attempts."""
         stats = self.stats.setdefault(stage, StageStats())

@@ -1,8 +1,10 @@
 """Self-Instruct bootstrap: seed demos → new instructions → filter → pool → responses, in rounds.
 
-Each round asks the teacher for a whole batch of instruction lists at once (never one prompt at
-a time), screens every proposed instruction against everything accepted so far, then answers
-the survivors in a second batch. Demo sampling mixes human seeds with machine-generated
+Each round asks the teacher for a batch of instruction lists, screens every proposed instruction
+(in request order) against everything accepted so far, and answers the survivors. The traffic
+streams (generator/flow.py): a survivor's response request is sent the moment it is accepted,
+and the next round's prompts while this round's responses decode, so the engine stays full; the
+decisions are the rounds' all the same. Demo sampling mixes human seeds with machine-generated
 instructions as in the Self-Instruct paper (6 + 2 there), from one seeded RNG, so a run is a
 function of its inputs and the teacher's answers.
 """
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from generator.flow import Flow
 from generator.gateway import Call, Gateway, Outcome
 from generator.seeds import SeedTask
 from generator.selfinstruct_config import GenerationConfig
@@ -74,25 +77,40 @@ class SelfInstruct:
         return {"model": teacher.model_name, "revision": teacher.revision, "endpoint": teacher.endpoint}
 
     def run(self, seeds: list[SeedTask]) -> GenerationResult:
+        with Flow(self.gateway) as flow:
+            return self._rounds(flow, seeds)
+
+    def _prompts(self, need: int) -> int:
+        # Small batches starve the engine (and a lone retry batch is slower still), so a
+        # round never sends fewer than min_prompts_per_round prompts.
+        cfg = self.config
+        wanted = math.ceil(need * cfg.overgenerate / cfg.instructions_per_prompt)
+        return max(cfg.min_prompts_per_round, min(cfg.prompts_per_round, wanted))
+
+    def _rounds(self, flow: Flow, seeds: list[SeedTask]) -> GenerationResult:
+        """Rounds as decisions go: a round's prompts see the instructions kept before it, and it
+        is as large as the rows still missing ask. As traffic goes, rounds overlap: an accepted
+        instruction's response request is sent at once, and the next round's first prompts are
+        sent while this round's responses decode, whenever that round is certain to come."""
         cfg = self.config
         rng = random.Random(cfg.seed)
         records: list[Record] = []
         machine: list[Record] = []
         kept = 0
         rounds = 0
+        ahead: list[tuple[int, dict[str, list[str]]]] = []  # the next round's prompts, already sent
         while kept < cfg.num and rounds < cfg.max_rounds and not self.gateway.over_budget:
-            need = cfg.num - kept
-            wanted = math.ceil(need * cfg.overgenerate / cfg.instructions_per_prompt)
-            # Small batches starve the engine (and a lone retry batch is slower still), so a
-            # round never sends fewer than min_prompts_per_round prompts.
-            n_prompts = max(cfg.min_prompts_per_round, min(cfg.prompts_per_round, wanted))
-            calls, demos = zip(
-                *(self._instruction_call(rng, seeds, machine, rounds, i) for i in range(n_prompts)), strict=True
-            )
-            accepted: list[Record] = []
-            for i, outcome in enumerate(self.gateway.run(list(calls), INSTRUCTION_STAGE)):
+            n_prompts = self._prompts(cfg.num - kept)
+            prompts = ahead + [
+                self._send_prompt(flow, rng, seeds, machine, rounds, i) for i in range(len(ahead), n_prompts)
+            ]
+            ahead = []
+            self.gateway.stage_begins(INSTRUCTION_STAGE)
+            accepted: list[tuple[Record, int]] = []
+            for i, (ticket, demos) in enumerate(prompts):
+                outcome = flow.take(ticket)
                 # round/prompt/position: the order rows were screened in, which re-filtering replays
-                base_meta = {"round": rounds, "prompt": i, "demos": demos[i], "teacher": self.teacher_meta()}
+                base_meta = {"round": rounds, "prompt": i, "demos": demos, "teacher": self.teacher_meta()}
                 if not outcome.ok:
                     records.append(quarantine(outcome, None, INSTRUCTION_STAGE, **base_meta))
                     continue
@@ -108,19 +126,42 @@ class SelfInstruct:
                     if record.rejected:
                         records.append(record)
                     else:  # appended once answered (or rejected at the response stage)
-                        accepted.append(record)
+                        accepted.append((record, flow.submit(self._response_call(record), RESPONSE_STAGE)))
                         machine.append(record)
-            for record in self._respond(accepted):
-                if not record.rejected:
+            self.gateway.stage_ends(INSTRUCTION_STAGE)
+            # Kept rows can only grow to kept + len(accepted); if even that misses the target the
+            # next round comes, and at least this many prompts of it are already known.
+            if self._certain_next(kept + len(accepted), rounds):
+                ahead = [
+                    self._send_prompt(flow, rng, seeds, machine, rounds + 1, i)
+                    for i in range(self._prompts(cfg.num - kept - len(accepted)))
+                ]
+            self.gateway.stage_begins(RESPONSE_STAGE)
+            for record, ticket in accepted:
+                answered = answered_record(record, flow.take(ticket), self.screen_response, RESPONSE_STAGE)
+                if not answered.rejected:
                     if kept >= cfg.num:
-                        record = record.reject("quota", "over_target", target=cfg.num)
+                        answered = answered.reject("quota", "over_target", target=cfg.num)
                     else:
                         kept += 1
-                records.append(record)
+                records.append(answered)
+            self.gateway.stage_ends(RESPONSE_STAGE)
             rounds += 1
             self.on_round(kept, cfg.num)
         stopped = "target" if kept >= cfg.num else "token_budget" if self.gateway.over_budget else "max_rounds"
         return GenerationResult(records=records, rounds=rounds, target=cfg.num, kept=kept, stopped=stopped)
+
+    def _certain_next(self, most_kept: int, round_no: int) -> bool:
+        """Will another round surely follow this one? (A token budget may stop any round: then no.)"""
+        return (
+            most_kept < self.config.num and round_no + 1 < self.config.max_rounds and self.gateway.token_budget is None
+        )
+
+    def _send_prompt(
+        self, flow: Flow, rng: random.Random, seeds: list[SeedTask], machine: list[Record], round_no: int, index: int
+    ) -> tuple[int, dict[str, list[str]]]:
+        call, demos = self._instruction_call(rng, seeds, machine, round_no, index)
+        return flow.submit(call, INSTRUCTION_STAGE), demos
 
     def _instruction_call(
         self, rng: random.Random, seeds: list[SeedTask], machine: list[Record], round_no: int, index: int
@@ -143,17 +184,13 @@ class SelfInstruct:
         )
         return call, {"seed_ids": [s.id for s in human], "machine_ids": [r.id for r in generated]}
 
-    def _respond(self, accepted: list[Record]) -> list[Record]:
-        calls = [
-            Call(
-                self.response_spec,
-                self.response_spec.render(instruction=r.instruction, input=r.input),
-                self.config.response_sampling,
-                key=f"response/{r.id}",
-            )
-            for r in accepted
-        ]
-        return answer_records(self.gateway, accepted, calls, self.screen_response, RESPONSE_STAGE)
+    def _response_call(self, record: Record) -> Call:
+        return Call(
+            self.response_spec,
+            self.response_spec.render(instruction=record.instruction, input=record.input),
+            self.config.response_sampling,
+            key=f"response/{record.id}",
+        )
 
     def _request_meta(self, outcome: Outcome) -> dict[str, Any]:
         return request_meta(outcome)
@@ -175,19 +212,18 @@ def answer_records(
     gateway: Gateway, records: list[Record], calls: list[Call], screen: Screen, stage: str
 ) -> list[Record]:
     """One batch of `Response` calls (one per record): answered rows screened, failures quarantined."""
-    out = []
-    for record, outcome in zip(records, gateway.run(calls, stage), strict=True):
-        if not outcome.ok:
-            failed = quarantine(outcome, record.id, stage)
-            out.append(
-                record.with_meta(response_request=request_meta(outcome)).model_copy(
-                    update={"rejection": failed.rejection}
-                )
-            )
-            continue
-        assert isinstance(outcome.parsed, Response)
-        answered = record.with_fields(output=outcome.parsed.output.strip()).with_meta(
-            response_request=request_meta(outcome)
+    return [answered_record(r, o, screen, stage) for r, o in zip(records, gateway.run(calls, stage), strict=True)]
+
+
+def answered_record(record: Record, outcome: Outcome, screen: Screen, stage: str) -> Record:
+    """`record` with the answer of its `Response` call, screened; a failed call quarantines it."""
+    if not outcome.ok:
+        failed = quarantine(outcome, record.id, stage)
+        return record.with_meta(response_request=request_meta(outcome)).model_copy(
+            update={"rejection": failed.rejection}
         )
-        out.append(screen(answered))
-    return out
+    assert isinstance(outcome.parsed, Response)
+    answered = record.with_fields(output=outcome.parsed.output.strip()).with_meta(
+        response_request=request_meta(outcome)
+    )
+    return screen(answered)

@@ -245,31 +245,31 @@ class OpenAITeacher:
             raise TeacherUnavailable(f"no teacher server answers any more (last error: {last})")
         return index, Completion.failed(f"gave up after {tries} attempts: {last}")
 
+    @property
+    def in_flight(self) -> int:
+        """Requests a streaming run keeps open: `concurrency` per base URL."""
+        if self.config.in_flight is not None:
+            return self.config.in_flight
+        return self.config.concurrency * max(1, len(self._endpoints))
+
+    def open_session(self) -> _Session:
+        model = self.model_name  # readiness first: an unreachable teacher fails before any work
+        if self._pool is None:
+            self._pool = EndpointPool(self._endpoints, self.config.concurrency)
+        self._probe = None
+        return _Session(self, model)
+
     def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Send the whole batch; yield (index, completion) as each response arrives."""
         if not requests:
             return
-        model = self.model_name  # readiness first: an unreachable teacher fails before any work
-        loop = self._loop
-        assert loop is not None
-        if self._pool is None:
-            self._pool = EndpointPool(self._endpoints, self.config.concurrency)
-        self._probe = None
-        pending = {loop.create_task(self._complete(i, r, model)) for i, r in enumerate(requests)}
+        session = self.open_session()
         try:
-            while pending:
-                done, pending = loop.run_until_complete(asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED))
-                failed = [exc for t in done if (exc := t.exception()) is not None]
-                for task in done:
-                    if task.exception() is None:
-                        yield task.result()
-                if failed:
-                    raise failed[0]  # TeacherUnavailable: the run stops (and resumes later)
+            session.submit(list(enumerate(requests)))
+            while session.tasks or session.failed is not None:
+                yield from session.wait()
         finally:
-            for task in pending:
-                task.cancel()
-            if pending:  # consumer stopped early or a dead backend: leave nothing running
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            session.close()  # consumer stopped early or a dead backend: leave nothing running
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         results: dict[int, Completion] = dict(self.stream(requests))
@@ -284,3 +284,38 @@ class OpenAITeacher:
         self._loop.close()
         self._loop = None
         self._pool = None
+
+
+class _Session:
+    """Requests sent as they are submitted, on the teacher's loop (which runs inside `wait`)."""
+
+    def __init__(self, teacher: OpenAITeacher, model: str):
+        self.teacher = teacher
+        self.model = model
+        assert teacher._loop is not None
+        self.loop = teacher._loop
+        self.tasks: set[asyncio.Task[tuple[int, Completion]]] = set()
+        self.failed: BaseException | None = None
+
+    def submit(self, items: Sequence[tuple[int, ChatRequest]]) -> None:
+        for tag, request in items:
+            self.tasks.add(self.loop.create_task(self.teacher._complete(tag, request, self.model)))
+
+    def wait(self) -> list[tuple[int, Completion]]:
+        if self.failed is not None:
+            raise self.failed  # TeacherUnavailable: the run stops (and resumes later)
+        if not self.tasks:
+            return []
+        done, self.tasks = self.loop.run_until_complete(asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED))
+        answered = [t.result() for t in done if t.exception() is None]
+        self.failed = next((exc for t in done if (exc := t.exception()) is not None), None)
+        if self.failed is not None and not answered:
+            raise self.failed
+        return answered  # what arrived with a failure is still handed over (and journaled)
+
+    def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.tasks:
+            self.loop.run_until_complete(asyncio.gather(*self.tasks, return_exceptions=True))
+        self.tasks = set()

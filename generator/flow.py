@@ -1,0 +1,216 @@
+"""Streaming teacher traffic, decided in request order.
+
+A round-based run idles the engine: a batch waits for its slowest request, screening waits for
+the batch, the next stage waits for screening. A `Flow` lets a strategy submit calls at any time
+and take their outcomes one by one: the teacher holds up to `in_flight` requests, an invalid
+completion is re-sent the moment it arrives, and new calls enter the engine while earlier ones
+are still decoding.
+
+Determinism is the caller's contract with `take`: outcomes are taken in submission order (a
+reorder buffer), so what a strategy decides never depends on which request finished first. A
+call's outcome is a function of its requests' completions alone (seeds derive from the call's
+key and attempt), and stage statistics are counted when an outcome is taken, so a rerun from the
+journal, at any in-flight count or in round-based batches, decides and counts the same.
+
+Teachers without a session (the scripted fakes, the Ray pool), or `in_flight: 0`, get the
+round-based schedule: queued requests are sent as one batch per stage when an outcome of that
+stage is needed, which is exactly the batches `Gateway.run` sends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from generator.gateway import Call, Gateway, Outcome, StageStats
+from generator.teachers.base import ChatRequest, Completion, SessionTeacher, TeacherSession, TeacherUnavailable
+
+
+@dataclass
+class _Ticket:
+    call: Call
+    stage: str
+    attempt: int = 0
+    request: ChatRequest | None = None
+    request_id: str = ""
+    history: list[str] = field(default_factory=list)
+    completions: list[Completion] = field(default_factory=list)
+    cached: int = 0
+    final: Outcome | None = None
+    taken: bool = False
+
+
+class Flow:
+    def __init__(self, gateway: Gateway, in_flight: int | None = None):
+        self.gateway = gateway
+        teacher = gateway.teacher
+        limit = in_flight if in_flight is not None else getattr(teacher, "in_flight", 0)
+        self.in_flight = int(limit or 0)
+        self.streaming = self.in_flight > 0 and isinstance(teacher, SessionTeacher)
+        self._session: TeacherSession | None = None
+        self._tickets: list[_Ticket] = []
+        self._retries: deque[int] = deque()  # sent before new calls: the oldest undecided waits on them
+        self._queue: deque[int] = deque()
+        self._sent: set[int] = set()
+        self._busy_mark: float | None = None  # engine busy since (streaming: teacher time)
+
+    # -- the strategy's side ----------------------------------------------------------------------
+
+    def submit(self, call: Call, stage: str) -> int:
+        """Queue `call`; returns its ticket. Journaled requests are answered at once."""
+        ticket = len(self._tickets)
+        self._tickets.append(_Ticket(call, stage))
+        self._issue(ticket)
+        if self.streaming:
+            self._pump()
+        return ticket
+
+    def take(self, ticket: int) -> Outcome:
+        """The final outcome of `ticket` (validated, or quarantined after max_attempts), waiting
+        for the teacher as needed. Its statistics are counted now, once."""
+        entry = self._tickets[ticket]
+        while entry.final is None:
+            self._advance(entry.stage)
+        if not entry.taken:
+            entry.taken = True
+            self._count(entry, entry.final)
+        return entry.final
+
+    def close(self) -> None:
+        """Abandon requests nobody will take (e.g. sent ahead for a round that never came)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._sent.clear()
+        if self.gateway.journal is not None:
+            self.gateway.journal.sync()
+
+    def __enter__(self) -> Flow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    def _issue(self, ticket: int, retry: bool = False) -> None:
+        entry = self._tickets[ticket]
+        gateway = self.gateway
+        entry.request = gateway.request_for(entry.call, entry.attempt)
+        entry.request_id = gateway.request_id(entry.request)
+        found = gateway.journal.get(entry.request_id) if gateway.journal is not None else None
+        if found is not None:
+            entry.cached += 1
+            self._arrive(ticket, found)
+        else:
+            (self._retries if retry else self._queue).append(ticket)
+
+    def _arrive(self, ticket: int, completion: Completion) -> None:
+        entry = self._tickets[ticket]
+        assert entry.request is not None
+        entry.history.append(entry.request_id)
+        entry.completions.append(completion)
+        tries = len(entry.history)
+        outcome = self.gateway._check(entry.call, completion, tries, list(entry.history), entry.request.seed)
+        if outcome.ok or tries >= self.gateway.max_attempts:
+            entry.final = outcome
+        else:
+            entry.attempt += 1
+            self._issue(ticket, retry=True)
+
+    def _advance(self, stage: str) -> None:
+        if self.streaming:
+            self._stream_step(stage)
+        else:
+            self._send_batch(stage)
+
+    def _count(self, entry: _Ticket, outcome: Outcome) -> None:
+        stats = self._stats(entry.stage)
+        stats.requests += 1
+        stats.attempts += len(entry.history)
+        stats.retries += len(entry.history) - 1
+        stats.quarantined += not outcome.ok
+        stats.cached += entry.cached
+        stats.prompt_tokens += sum(c.prompt_tokens for c in entry.completions)
+        stats.completion_tokens += sum(c.completion_tokens for c in entry.completions)
+
+    # -- round-based: one batch per stage, as Gateway.run sends them -----------------------------
+
+    def _send_batch(self, stage: str) -> None:
+        batch = [t for t in self._retries if self._tickets[t].stage == stage]
+        batch += [t for t in self._queue if self._tickets[t].stage == stage]
+        if not batch:
+            raise RuntimeError(f"nothing queued for stage {stage!r} yet an outcome is awaited")
+        chosen = set(batch)
+        self._retries = deque(t for t in self._retries if t not in chosen)
+        self._queue = deque(t for t in self._queue if t not in chosen)
+        requests = [self._tickets[t].request for t in batch]
+        ids = [self._tickets[t].request_id for t in batch]
+        answered: dict[int, Completion] = {}
+        started = time.perf_counter()
+        try:
+            for k, completion in self.gateway._fresh([r for r in requests if r is not None], ids):
+                answered[k] = completion
+        finally:
+            self._stats(stage).teacher_seconds += time.perf_counter() - started
+        if len(answered) != len(batch):
+            raise TeacherUnavailable(f"teacher answered {len(answered)} of {len(batch)} requests")
+        for k, ticket in enumerate(batch):
+            self._arrive(ticket, answered[k])
+
+    # -- streaming ----------------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Top the engine up to `in_flight` requests, retries first, then in submission order."""
+        items: list[tuple[int, ChatRequest]] = []
+        while len(self._sent) + len(items) < self.in_flight and (self._retries or self._queue):
+            ticket = (self._retries or self._queue).popleft()
+            request = self._tickets[ticket].request
+            assert request is not None
+            items.append((ticket, request))
+        if not items:
+            return
+        if self._session is None:
+            teacher = self.gateway.teacher
+            assert isinstance(teacher, SessionTeacher)
+            self._session = teacher.open_session()
+        if not self._sent:
+            self._busy_mark = time.perf_counter()
+        self._sent.update(t for t, _ in items)
+        try:
+            self._session.submit(items)
+        except TeacherUnavailable:
+            raise
+        except Exception as exc:  # one bad request must not fail the others: each fails alone
+            self._sent.difference_update(t for t, _ in items)
+            for ticket, _ in items:
+                self._fresh_arrivals([(ticket, Completion.failed(f"{type(exc).__name__}: {exc}"))])
+
+    def _stream_step(self, stage: str) -> None:
+        self._pump()
+        if not self._sent or self._session is None:
+            raise RuntimeError(f"nothing in flight for stage {stage!r} yet an outcome is awaited")
+        arrivals = self._session.wait()
+        now = time.perf_counter()
+        if self._busy_mark is not None:
+            self._stats(stage).teacher_seconds += now - self._busy_mark
+            self._busy_mark = now
+        self._sent.difference_update(t for t, _ in arrivals)
+        self._fresh_arrivals(arrivals)
+        if not self._sent:
+            self._busy_mark = None
+        self._pump()
+
+    def _fresh_arrivals(self, arrivals: list[tuple[int, Completion]]) -> None:
+        gateway = self.gateway
+        gateway.teacher_calls += len(arrivals)
+        # Errors are not journaled: a transient failure must be retried on resume.
+        keep = [(self._tickets[t].request_id, c) for t, c in arrivals if c.finish_reason != "error"]
+        if keep and gateway.journal is not None:
+            gateway.journal.put_many(keep)
+        for ticket, completion in arrivals:
+            self._arrive(ticket, completion)
+
+    def _stats(self, stage: str) -> StageStats:
+        return self.gateway.stats.setdefault(stage, StageStats())
