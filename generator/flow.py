@@ -196,6 +196,7 @@ class Flow:
         if self._busy_mark is not None:
             self._stats(stage).teacher_seconds += now - self._busy_mark
             self._busy_mark = now
+        arrivals = [(t, c) for t, c in arrivals if t in self._sent]  # nothing answered twice
         self._sent.difference_update(t for t, _ in arrivals)
         self._fresh_arrivals(arrivals)
         if not self._sent:
