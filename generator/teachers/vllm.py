@@ -25,7 +25,7 @@ from generator.teachers.base import (
     normalize_finish_reason,
 )
 from generator.teachers.models import EMBEDDED_TEACHER, ResolvedModel, resolve_model
-from generator.teachers.vllm_session import VLLMSession, unavailable
+from generator.teachers.vllm_session import EngineRouter, VLLMSession, unavailable
 
 
 class VLLMConfig(TeacherConfigBase):
@@ -87,6 +87,7 @@ class VLLMTeacher:
         self.config = config
         self.model = model or resolve_model(config.model)
         self._llm: Any = None
+        self._router: EngineRouter | None = None  # shared by every session on the engine
         self.startup_seconds = 0.0
 
     @property
@@ -179,7 +180,9 @@ class VLLMTeacher:
             llm = self.llm
         except Exception as exc:
             raise unavailable(exc) from exc
-        return VLLMSession(llm, self.sampling_params, self._completion)
+        if self._router is None or self._router.engine is not llm.llm_engine:
+            self._router = EngineRouter(llm)
+        return VLLMSession(llm, self._router, self.sampling_params, self._completion)
 
     def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Enqueue the whole batch, then yield (index, completion) as each request finishes."""
@@ -221,3 +224,4 @@ class VLLMTeacher:
         if callable(shutdown):
             shutdown()
         self._llm = None
+        self._router = None
