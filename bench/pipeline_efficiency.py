@@ -62,7 +62,8 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int) -> float:
         f"(engine busy {stats['teacher_seconds']:.1f} s: {stats['tokens_per_second']} tokens/s)",
         flush=True,
     )
-    print(f"{name}: stages {json.dumps({k: v['requests'] for k, v in stats['stages'].items()})}", flush=True)
+    print(f"{name}: requests by stage {json.dumps({k: v['requests'] for k, v in stats['stages'].items()})}")
+    print(f"{name}: wall seconds {json.dumps(summary.stats.get('wall_seconds', {}))}", flush=True)
     raw_tps, tokens, size = raw_batch(teacher, sent, in_flight)
     print(f"{name}: raw llm.chat on {size} of its requests: {tokens} tokens, {raw_tps:.1f} tokens/s", flush=True)
     ratio = run_tps / raw_tps
