@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from generator.gateway import Call, Gateway, Outcome, StageStats
@@ -66,12 +67,19 @@ class Flow:
             self._pump()
         return ticket
 
-    def take(self, ticket: int) -> Outcome:
+    def done(self, ticket: int) -> bool:
+        """Is the outcome of `ticket` final (so that `take` will not wait)?"""
+        return self._tickets[ticket].final is not None
+
+    def take(self, ticket: int, idle: Callable[[], None] | None = None) -> Outcome:
         """The final outcome of `ticket` (validated, or quarantined after max_attempts), waiting
-        for the teacher as needed. Its statistics are counted now, once."""
+        for the teacher as needed; `idle` runs after each batch of answers meanwhile (it may take
+        outcomes that are done and submit). Its statistics are counted now, once."""
         entry = self._tickets[ticket]
         while entry.final is None:
             self._advance(entry.stage)
+            if idle is not None:
+                idle()
         if not entry.taken:
             entry.taken = True
             self._count(entry, entry.final)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from generator.flow import Flow
@@ -55,6 +55,19 @@ def quarantine(outcome: Outcome, record_id: str | None, stage: str, **meta: Any)
     )
 
 
+@dataclass
+class _Prompt:
+    """One instruction prompt in flight, and what screening its answer decided."""
+
+    ticket: int
+    round_no: int
+    index: int
+    demos: dict[str, list[str]]
+    screened: bool = False
+    rejected: list[Record] = field(default_factory=list)  # in screening order (quarantines too)
+    accepted: list[tuple[Record, int]] = field(default_factory=list)  # with their response tickets
+
+
 class SelfInstruct:
     def __init__(
         self,
@@ -90,55 +103,49 @@ class SelfInstruct:
     def _rounds(self, flow: Flow, seeds: list[SeedTask]) -> GenerationResult:
         """Rounds as decisions go: a round's prompts see the instructions kept before it, and it
         is as large as the rows still missing ask. As traffic goes, rounds overlap: an accepted
-        instruction's response request is sent at once, and the next round's first prompts are
-        sent while this round's responses decode, whenever that round is certain to come."""
+        instruction's response request is sent at once, and whenever the next round is certain
+        to come its first prompts are sent while this round's responses decode, and screened as
+        they arrive (the instruction and response chains keep separate state, and the rows and
+        the demo pool take them in round order all the same)."""
         cfg = self.config
         rng = random.Random(cfg.seed)
         records: list[Record] = []
         machine: list[Record] = []
         kept = 0
         rounds = 0
-        ahead: list[tuple[int, dict[str, list[str]]]] = []  # the next round's prompts, already sent
+        ahead: list[_Prompt] = []  # the next round's first prompts, already sent
         while kept < cfg.num and rounds < cfg.max_rounds and not self.gateway.over_budget:
             n_prompts = self._prompts(cfg.num - kept)
             prompts = ahead + [
                 self._send_prompt(flow, rng, seeds, machine, rounds, i) for i in range(len(ahead), n_prompts)
             ]
-            ahead = []
             self.gateway.stage_begins(INSTRUCTION_STAGE)
             accepted: list[tuple[Record, int]] = []
-            for i, (ticket, demos) in enumerate(prompts):
-                outcome = flow.take(ticket)
-                # round/prompt/position: the order rows were screened in, which re-filtering replays
-                base_meta = {"round": rounds, "prompt": i, "demos": demos, "teacher": self.teacher_meta()}
-                if not outcome.ok:
-                    records.append(quarantine(outcome, None, INSTRUCTION_STAGE, **base_meta))
-                    continue
-                assert isinstance(outcome.parsed, NewInstructions)
-                for j, item in enumerate(outcome.parsed.instructions):
-                    record = Record(
-                        id=stable_hash(outcome.request_id, j),
-                        instruction=item.instruction.strip(),
-                        input=item.input.strip(),
-                        meta={**base_meta, "instruction_request": self._request_meta(outcome), "position": j},
-                    )
-                    record = self.screen_instruction(record)
-                    if record.rejected:
-                        records.append(record)
-                    else:  # appended once answered (or rejected at the response stage)
-                        accepted.append((record, flow.submit(self._response_call(record), RESPONSE_STAGE)))
-                        machine.append(record)
+            for prompt in prompts:
+                self._screen_prompt(flow, prompt)
+                records += prompt.rejected
+                accepted += prompt.accepted
+                machine += [record for record, _ in prompt.accepted]
             self.gateway.stage_ends(INSTRUCTION_STAGE)
             # Kept rows can only grow to kept + len(accepted); if even that misses the target the
             # next round comes, and at least this many prompts of it are already known.
+            ahead = []
             if self._certain_next(kept + len(accepted), rounds):
                 ahead = [
                     self._send_prompt(flow, rng, seeds, machine, rounds + 1, i)
                     for i in range(self._prompts(cfg.num - kept - len(accepted)))
                 ]
+
+            def screen_ahead(ahead: list[_Prompt] = ahead) -> None:
+                for prompt in ahead:  # in prompt order, as far as the answers have come
+                    if not prompt.screened and not flow.done(prompt.ticket):
+                        return
+                    self._screen_prompt(flow, prompt)
+
             self.gateway.stage_begins(RESPONSE_STAGE)
             for record, ticket in accepted:
-                answered = answered_record(record, flow.take(ticket), self.screen_response, RESPONSE_STAGE)
+                outcome = flow.take(ticket, idle=screen_ahead)
+                answered = answered_record(record, outcome, self.screen_response, RESPONSE_STAGE)
                 if not answered.rejected:
                     if kept >= cfg.num:
                         answered = answered.reject("quota", "over_target", target=cfg.num)
@@ -151,6 +158,33 @@ class SelfInstruct:
         stopped = "target" if kept >= cfg.num else "token_budget" if self.gateway.over_budget else "max_rounds"
         return GenerationResult(records=records, rounds=rounds, target=cfg.num, kept=kept, stopped=stopped)
 
+    def _screen_prompt(self, flow: Flow, prompt: _Prompt) -> None:
+        """Screen the instructions one prompt proposed (once); send a response request for each
+        accepted one at once."""
+        if prompt.screened:
+            return
+        prompt.screened = True
+        outcome = flow.take(prompt.ticket)
+        # round/prompt/position: the order rows were screened in, which re-filtering replays
+        base_meta = {"round": prompt.round_no, "prompt": prompt.index, "demos": prompt.demos}
+        base_meta["teacher"] = self.teacher_meta()
+        if not outcome.ok:
+            prompt.rejected.append(quarantine(outcome, None, INSTRUCTION_STAGE, **base_meta))
+            return
+        assert isinstance(outcome.parsed, NewInstructions)
+        for j, item in enumerate(outcome.parsed.instructions):
+            record = Record(
+                id=stable_hash(outcome.request_id, j),
+                instruction=item.instruction.strip(),
+                input=item.input.strip(),
+                meta={**base_meta, "instruction_request": self._request_meta(outcome), "position": j},
+            )
+            record = self.screen_instruction(record)
+            if record.rejected:
+                prompt.rejected.append(record)
+            else:  # a row once answered (or rejected at the response stage)
+                prompt.accepted.append((record, flow.submit(self._response_call(record), RESPONSE_STAGE)))
+
     def _certain_next(self, most_kept: int, round_no: int) -> bool:
         """Will another round surely follow this one? (A token budget may stop any round: then no.)"""
         return (
@@ -159,9 +193,9 @@ class SelfInstruct:
 
     def _send_prompt(
         self, flow: Flow, rng: random.Random, seeds: list[SeedTask], machine: list[Record], round_no: int, index: int
-    ) -> tuple[int, dict[str, list[str]]]:
+    ) -> _Prompt:
         call, demos = self._instruction_call(rng, seeds, machine, round_no, index)
-        return flow.submit(call, INSTRUCTION_STAGE), demos
+        return _Prompt(flow.submit(call, INSTRUCTION_STAGE), round_no, index, demos)
 
     def _instruction_call(
         self, rng: random.Random, seeds: list[SeedTask], machine: list[Record], round_no: int, index: int

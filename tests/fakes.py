@@ -244,7 +244,7 @@ class SessionScriptedTeacher(ScriptedTeacher):
         self._in_flight = in_flight
         self.rng = random.Random(order_seed)
         self.held: list[int] = []
-        self.log: list[tuple[str, str]] = []  # ("submit" | "finish", schema title)
+        self.log: list[tuple[str, str, ChatRequest]] = []  # ("submit" | "finish", schema title, request)
 
     @property
     def in_flight(self) -> int:
@@ -262,7 +262,7 @@ class _ScriptedSession:
     def submit(self, items: Sequence[tuple[int, ChatRequest]]) -> None:
         for tag, request in items:
             self.teacher.calls.append(request)
-            self.teacher.log.append(("submit", schema_title(request)))
+            self.teacher.log.append(("submit", schema_title(request), request))
             self.pending.append((tag, request))
 
     def wait(self) -> list[tuple[int, Completion]]:
@@ -274,7 +274,7 @@ class _ScriptedSession:
         cut = teacher.rng.randint(1, min(3, len(self.pending)))
         done, self.pending = self.pending[:cut], self.pending[cut:]
         for _, request in done:
-            teacher.log.append(("finish", schema_title(request)))
+            teacher.log.append(("finish", schema_title(request), request))
         return [(tag, teacher.answer(request)) for tag, request in done]
 
     def close(self) -> None:

@@ -99,16 +99,27 @@ def test_a_streaming_run_keeps_the_rows_of_a_round_based_run(tmp_path, round_bas
 def test_responses_and_the_next_round_overlap_what_is_in_flight(tmp_path):
     teacher = SessionScriptedTeacher(in_flight=16)
     config = load_config(overrides={"generation": {"num": 40, "prompts_per_round": 6, "min_prompts_per_round": 4}})
-    summary = generate(config, GENERAL_SEEDS, tmp_path / "run", teacher=teacher)
+    out = tmp_path / "run"
+    summary = generate(config, GENERAL_SEEDS, out, teacher=teacher)
     assert summary.stats["run"]["rounds"] > 2
-    titles = [title for event, title in teacher.log if event == "submit"]
+    titles = [title for event, title, _ in teacher.log if event == "submit"]
     first_response = titles.index("Response")
     # a response request went out while instruction requests of the same round were still unsent
     # or unanswered, and instruction requests of round 2 went out before round 1's last response
     assert "NewInstructions" in titles[first_response:]
-    finished = [title for event, title in teacher.log if event == "finish"]
+    finished = [title for event, title, _ in teacher.log if event == "finish"]
     assert finished.index("Response") < len(finished) - finished[::-1].index("NewInstructions") - 1
     assert max(teacher.held) == 16
+    # the next round's instructions are screened while this round's responses decode: a response
+    # request of round k+1 goes out before the last response of round k has finished
+    rows = [json.loads(line) for name in ("train.jsonl", "rejected.jsonl") for line in (out / name).open()]
+    round_of = {
+        r["meta"]["response_request"]["id"]: r["meta"]["round"] for r in rows if "response_request" in r["meta"]
+    }
+    events = [(event, round_of.get(r.request_id("scripted", "v1", "scripted"))) for event, t, r in teacher.log]
+    last_finish = {k: max(i for i, e in enumerate(events) if e == ("finish", k)) for k in set(round_of.values())}
+    first_submit = {k: min(i for i, e in enumerate(events) if e == ("submit", k)) for k in set(round_of.values())}
+    assert any(first_submit[k + 1] < last_finish[k] for k in last_finish if k + 1 in first_submit)
 
 
 def test_a_streamed_journal_replays_round_based_without_the_teacher(tmp_path):
