@@ -21,6 +21,7 @@ from generator.teachers.base import (
     Completion,
     SamplingConfig,
     ScoreKind,
+    SessionTeacher,
     StreamingTeacher,
     Teacher,
     TeacherUnavailable,
@@ -154,7 +155,18 @@ class Gateway:
         """A strategy has taken every outcome of `stage` it asked for, for now."""
 
     def run(self, calls: Sequence[Call], stage: str) -> list[Outcome]:
-        """Answer every call: validated output, or a quarantine verdict after max_attempts."""
+        """Answer every call: validated output, or a quarantine verdict after max_attempts.
+
+        A teacher that takes requests one by one (see generator/flow.py) gets them streamed: at
+        most its in-flight count at a time, and an invalid answer re-sent the moment it arrives
+        instead of in a lone retry batch after the slowest request. Otherwise one batch per attempt.
+        """
+        if calls and isinstance(self.teacher, SessionTeacher) and self.teacher.in_flight > 0:
+            from generator.flow import Flow  # flow.py builds on this module
+
+            with Flow(self) as flow:
+                tickets = [flow.submit(call, stage) for call in calls]
+                return [flow.take(ticket) for ticket in tickets]
         stats = self.stats.setdefault(stage, StageStats())
         stats.requests += len(calls)
         outcomes: list[Outcome | None] = [None] * len(calls)
