@@ -185,19 +185,29 @@ class Flow:
             self._session = teacher.open_session()
         if not self._sent:
             self._busy_mark = time.perf_counter()
+        self._submit(self._session, items)
+
+    def _submit(self, session: TeacherSession, items: list[tuple[int, ChatRequest]]) -> None:
+        """Send `items`; if the teacher refuses the group, send them one by one, so that one bad
+        request (a prompt over the context length) fails alone instead of sinking the others."""
         self._sent.update(t for t, _ in items)
         try:
-            self._session.submit(items)
+            session.submit(items)
         except TeacherUnavailable:
             raise
-        except Exception as exc:  # one bad request must not fail the others: each fails alone
+        except Exception as exc:
             self._sent.difference_update(t for t, _ in items)
-            for ticket, _ in items:
-                self._fresh_arrivals([(ticket, Completion.failed(f"{type(exc).__name__}: {exc}"))])
+            if len(items) > 1:
+                for item in items:
+                    self._submit(session, [item])
+                return
+            self._fresh_arrivals([(items[0][0], Completion.failed(f"{type(exc).__name__}: {exc}"))])
 
     def _stream_step(self, stage: str) -> None:
         self._pump()
         if not self._sent or self._session is None:
+            if self._retries or self._queue:
+                return  # the teacher refused every request just sent; their retries go next
             raise RuntimeError(f"nothing in flight for stage {stage!r} yet an outcome is awaited")
         arrivals = self._session.wait()
         now = time.perf_counter()

@@ -141,3 +141,25 @@ def test_in_flight_zero_sends_the_round_based_batches(tmp_path):
         assert [flow.take(t).ok for t in tickets] == [True] * 6
     assert teacher.batches == [6] and teacher.held == []
     assert all(schema_title(r) == "Response" for r in teacher.calls)
+
+
+def test_a_request_the_teacher_refuses_fails_alone():
+    class Refusing(SessionScriptedTeacher):
+        def open_session(self):
+            session = super().open_session()
+            submit = session.submit
+
+            def refuse(items):
+                if any("Task 5." in r.messages[-1]["content"] for _, r in items):
+                    raise ValueError("prompt longer than the context")
+                submit(items)
+
+            session.submit = refuse
+            return session
+
+    gateway = Gateway(Refusing(in_flight=4), max_attempts=2)
+    with Flow(gateway) as flow:
+        outcomes = [flow.take(t) for t in [flow.submit(c, "responses") for c in calls(9)]]
+    assert [o.ok for o in outcomes] == [True] * 5 + [False] + [True] * 3
+    assert outcomes[5].failure == "teacher_error" and "context" in outcomes[5].errors[0]["msg"]
+    assert outcomes[5].attempts == 2
