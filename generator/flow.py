@@ -21,11 +21,36 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from generator.gateway import Call, Gateway, Outcome, StageStats
-from generator.teachers.base import ChatRequest, Completion, SessionTeacher, TeacherSession, TeacherUnavailable
+from generator.calls import Call, CompletionStore, Outcome, StageStats, check_completion
+from generator.teachers.base import (
+    ChatRequest,
+    Completion,
+    SessionTeacher,
+    Teacher,
+    TeacherSession,
+    TeacherUnavailable,
+)
+
+
+class Gateway(Protocol):
+    """What a flow uses of its gateway (generator/gateway.py): the teacher and journal, request
+    ids and seeds, the stage counts, and round-based batches for teachers without a session."""
+
+    teacher: Teacher
+    journal: CompletionStore | None
+    stats: dict[str, StageStats]
+    max_attempts: int
+    teacher_calls: int
+
+    def request_for(self, call: Call, attempt: int) -> ChatRequest: ...
+
+    def request_id(self, request: ChatRequest) -> str: ...
+
+    def _fresh(self, requests: list[ChatRequest], ids: list[str]) -> Iterator[tuple[int, Completion]]: ...
 
 
 @dataclass
@@ -120,7 +145,7 @@ class Flow:
         entry.history.append(entry.request_id)
         entry.completions.append(completion)
         tries = len(entry.history)
-        outcome = self.gateway._check(entry.call, completion, tries, list(entry.history), entry.request.seed)
+        outcome = check_completion(entry.call, completion, tries, list(entry.history), entry.request.seed)
         if outcome.ok or tries >= self.gateway.max_attempts:
             entry.final = outcome
         else:

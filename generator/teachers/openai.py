@@ -45,6 +45,7 @@ from generator.teachers.openai_http import (
     probe,
 )
 from generator.teachers.openai_scoring import Rejected, RemoteScorer, server_root
+from generator.teachers.openai_session import OpenAISession
 
 log = logging.getLogger(__name__)
 
@@ -252,12 +253,13 @@ class OpenAITeacher:
             return self.config.in_flight
         return self.config.concurrency * max(1, len(self._endpoints))
 
-    def open_session(self) -> _Session:
+    def open_session(self) -> OpenAISession:
         model = self.model_name  # readiness first: an unreachable teacher fails before any work
         if self._pool is None:
             self._pool = EndpointPool(self._endpoints, self.config.concurrency)
         self._probe = None
-        return _Session(self, model)
+        assert self._loop is not None  # readiness made it
+        return OpenAISession(self._loop, lambda tag, request: self._complete(tag, request, model))
 
     def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Send the whole batch; yield (index, completion) as each response arrives."""
@@ -284,38 +286,3 @@ class OpenAITeacher:
         self._loop.close()
         self._loop = None
         self._pool = None
-
-
-class _Session:
-    """Requests sent as they are submitted, on the teacher's loop (which runs inside `wait`)."""
-
-    def __init__(self, teacher: OpenAITeacher, model: str):
-        self.teacher = teacher
-        self.model = model
-        assert teacher._loop is not None
-        self.loop = teacher._loop
-        self.tasks: set[asyncio.Task[tuple[int, Completion]]] = set()
-        self.failed: BaseException | None = None
-
-    def submit(self, items: Sequence[tuple[int, ChatRequest]]) -> None:
-        for tag, request in items:
-            self.tasks.add(self.loop.create_task(self.teacher._complete(tag, request, self.model)))
-
-    def wait(self) -> list[tuple[int, Completion]]:
-        if self.failed is not None:
-            raise self.failed  # TeacherUnavailable: the run stops (and resumes later)
-        if not self.tasks:
-            return []
-        done, self.tasks = self.loop.run_until_complete(asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED))
-        answered = [t.result() for t in done if t.exception() is None]
-        self.failed = next((exc for t in done if (exc := t.exception()) is not None), None)
-        if self.failed is not None and not answered:
-            raise self.failed
-        return answered  # what arrived with a failure is still handed over (and journaled)
-
-    def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        if self.tasks:
-            self.loop.run_until_complete(asyncio.gather(*self.tasks, return_exceptions=True))
-        self.tasks = set()
