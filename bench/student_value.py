@@ -1,9 +1,10 @@
-"""Is the synthetic data worth it? Student on generated rows vs seeds only vs the teacher itself.
+"""Is the synthetic data worth it? Student on generated rows + seeds vs seeds-only (every recipe)
+vs the teacher itself, all on TEST_FILE with 95% bootstrap intervals (`seedforge finetune
+classifier`'s value table).
 
-Generates a labeled run from DOMAIN (or reuses --run-dir), trains the classifier student on the
-kept rows and, as baselines, the same student on the seed examples alone, and measures the
-teacher's zero-shot and few-shot accuracy; all on TEST_FILE. The last line is
-`ratio: X` = student macro-F1 / seeds-only macro-F1 on the test file.
+Generates a labeled run from DOMAIN (or reuses --run-dir). The student handed over is chosen on
+folds of the seeds by default (--select-on seeds), so TEST_FILE is only reported, never used to
+choose. The last line is `ratio: X` = student accuracy / best seeds-only accuracy on the test file.
 
     python bench/student_value.py examples/reviews/domain.yaml examples/reviews/test.jsonl [--per-label 30]
 """
@@ -22,28 +23,46 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("domain")
     parser.add_argument("test_file")
-    parser.add_argument("--per-label", type=int, default=30)
+    parser.add_argument("--per-label", type=int, default=None, help="quota per label (default: the domain's)")
     parser.add_argument("--run-dir", help="reuse an existing labeled run instead of generating")
     parser.add_argument("--no-verify", action="store_true", help="skip blind verification while generating")
+    parser.add_argument("--recipe", help="student recipe (default: the domain's student.recipe)")
+    parser.add_argument("--select-on", choices=["seeds", "test"], default="seeds")
     args = parser.parse_args()
 
-    from service.classify_pipeline import generate_labeled
-    from service.classify_student import finetune_classifier, summary_table
-    from service.domains import load_domain
+    from conf.domains import load_domain
+    from pipeline.classify_student import finetune_classifier, summary_table
+    from pipeline.labeled import QuotaShortfall, generate_labeled
 
     run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="seedforge-value-")) / "run"
-    if not args.run_dir:
-        overrides: dict[str, object] = {"targets": {"per_label": args.per_label}}
+    if not args.run_dir or not (run_dir / "train.jsonl").exists():
+        overrides: dict[str, object] = {"targets": {"per_label": args.per_label}} if args.per_label else {}
         if args.no_verify:
             overrides["verification"] = {"enabled": False}
-        summary = generate_labeled(load_domain(args.domain, overrides), run_dir, progress=True)
-        print(f"generated: {summary.stats['labels']}")
-    metrics = finetune_classifier(run_dir, test_file=args.test_file)
+        try:
+            summary = generate_labeled(load_domain(args.domain, overrides), run_dir, progress=True)
+        except QuotaShortfall as short:  # published all the same: measure what the user would get
+            summary = short.summary
+            print(f"quota guard: {short.explain()}")
+        for label, entry in summary.stats["labels"].items():
+            print(
+                f"  {label:<22} kept {entry['kept']:>4} of {entry['target']:<4} ({entry['kept'] / entry['target']:.0%})"
+            )
+        teacher = summary.stats["teacher"]
+        print(f"teacher: {teacher['completion_tokens']} tokens out, {teacher['teacher_seconds']} s")
+    overrides = {"recipe": args.recipe} if args.recipe else {}
+    metrics = finetune_classifier(run_dir, test_file=args.test_file, overrides=overrides, select_on=args.select_on)
     print(summary_table(metrics))
-    student = metrics["student"]["test"]["macro_f1"]
-    seeds_only = metrics["seeds_only"]["test"]["macro_f1"]
     print(f"run dir: {run_dir}")
-    print(f"ratio: {student / seeds_only if seeds_only else float('inf'):.3f}")
+    best = metrics["value"]["best_seeds_only"]
+    student = metrics["student"]["test"]["accuracy"]
+    baseline = metrics["baselines"][best]["test"]
+    degenerate = metrics["value"]["degenerate"].get(best)
+    if degenerate:
+        print(f"note: the best seeds-only baseline {best} predicts {degenerate!r} for nearly every row")
+    if baseline["accuracy"] == 0:
+        sys.exit(f"{best} scored 0 accuracy on the test file: no finite ratio; see the table above")
+    print(f"ratio: {student / baseline['accuracy']:.3f}")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ from enum import Enum
 from typing import get_args
 
 from conf.domain_init import KINDS
+from finetune.classifier_config import RecipeName
 from finetune.lm_model import MERGE_DTYPES
 from generator.seeds import SeedFormat
 from generator.teachers.executor import ExecutorConfig
 from outputs.formats.registry import FORMATS
+from pipeline.classify_value import SelectOn as SelectOnName
 from rundir.logs import LOG_FORMATS, LOG_LEVELS
 from service.serve import LOG_LEVELS as SERVER_LOG_LEVELS
 
@@ -35,4 +37,6 @@ DedupMethod = Enum("DedupMethod", _members(DEDUP_METHODS), type=str)  # type: ig
 MergeDtype = Enum("MergeDtype", _members(MERGE_DTYPES), type=str)  # type: ignore[misc]
 LogFormat = Enum("LogFormat", _members(LOG_FORMATS), type=str)  # type: ignore[misc]
 LogLevel = Enum("LogLevel", _members(LOG_LEVELS), type=str)  # type: ignore[misc]
+Recipe = Enum("Recipe", _members(get_args(RecipeName)), type=str)  # type: ignore[misc]
+SelectOn = Enum("SelectOn", _members(get_args(SelectOnName)), type=str)  # type: ignore[misc]
 ServerLogLevel = Enum("ServerLogLevel", _members(SERVER_LOG_LEVELS), type=str)  # type: ignore[misc]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
 
 import typer
 
@@ -34,6 +37,26 @@ def teacher_unavailable(exc: Exception, kept: str = "every finished completion")
     """Exit 3: the teacher went away; the journal keeps `kept`, so the same command resumes."""
     typer.echo(f"error: {exc}\nThe journal keeps {kept}: rerun the same command to resume.", err=True)
     raise typer.Exit(3)
+
+
+@contextlib.contextmanager
+def live_lines(out: Path, console: TextIO, enabled: bool) -> Iterator[None]:
+    """The live stage lines on `console` for the block, if `enabled`."""
+    if not enabled:
+        yield
+        return
+    from cli.live import LiveLines
+
+    with LiveLines(out, console):
+        yield
+
+
+def engine_log_hint(out: Path) -> None:
+    """After a failure, where the engine's and libraries' own messages went."""
+    from cli.quiet import ENGINE_LOG
+
+    if (out / ENGINE_LOG).exists():
+        typer.echo(f"engine and library log: {out / ENGINE_LOG}", err=True)
 
 
 def print_funnel(funnel: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from cli.choices import Executor, SeedFormatChoice
-from cli.common import USER_ERRORS, fail, print_funnel, teacher_unavailable
+from cli.common import USER_ERRORS, engine_log_hint, fail, live_lines, print_funnel, teacher_unavailable
+from cli.quiet import quiet_run
 from conf.config import load_config
 from generator.teachers.base import TeacherUnavailable
 
@@ -56,33 +57,37 @@ def generate(
     cluster = _executor_overrides(executor, ray_address, replicas)
     from pipeline.labeled import QuotaShortfall
 
+    if domain is None and seeds is None:
+        fail("give --seeds FILE (instruction data) or --domain FILE (a domain file)")
+        return
     short: QuotaShortfall | None = None
     try:
-        if domain is not None:
-            summary = _generate_domain(domain, out, num, teacher, progress, resume, max_tokens_budget, cluster)
-        elif seeds is not None:
-            summary = _generate_instructions(
-                seeds,
-                out,
-                num,
-                teacher,
-                config,
-                seed_format,
-                skip_bad_lines,
-                progress,
-                resume,
-                max_tokens_budget,
-                cluster,
-            )
-        else:
-            fail("give --seeds FILE (instruction data) or --domain FILE (a domain file)")
-            return
+        # The pipeline's own tqdm bar stays off: the console shows the live stage lines instead.
+        with quiet_run(out) as console, live_lines(out, console, progress):
+            if domain is not None:
+                summary = _generate_domain(domain, out, num, teacher, False, resume, max_tokens_budget, cluster)
+            else:
+                assert seeds is not None
+                summary = _generate_instructions(
+                    seeds,
+                    out,
+                    num,
+                    teacher,
+                    config,
+                    seed_format,
+                    skip_bad_lines,
+                    False,
+                    resume,
+                    max_tokens_budget,
+                    cluster,
+                )
     except QuotaShortfall as exc:
         short, summary = exc, exc.summary
     except USER_ERRORS as exc:
         fail(str(exc))
         return
     except TeacherUnavailable as exc:
+        engine_log_hint(out)
         teacher_unavailable(exc)
         return
     _print_summary(summary)
@@ -106,6 +111,9 @@ def _print_summary(summary: Any) -> None:
         f"teacher: {teacher_stats['calls']} requests sent, {teacher_stats['cached']} answered from the journal, "
         f"{teacher_stats['completion_tokens']} tokens out, {teacher_stats['tokens_per_second']} tokens/s"
     )
+    report = Path(summary.out_dir) / "report.html"
+    if report.exists():
+        typer.echo(f"report: {report}")
 
 
 def _executor_overrides(executor: Any, address: str | None, replicas: int | None) -> dict[str, Any]:

@@ -12,10 +12,9 @@ from typing import Annotated
 
 import typer
 
-from cli import dedup, export, filter, finetune_lm, generate, prepare, report
+from cli import classify, dedup, export, filter, finetune_lm, generate, prepare, report
 from cli.choices import LogFormat, LogLevel
 from cli.jobs import register as register_service_commands
-from service import cli_classify
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn seed examples into a fine-tuning dataset.")
 seeds_app = typer.Typer(no_args_is_help=True, help="Inspect seed files.")
@@ -24,10 +23,10 @@ finetune_app = typer.Typer(no_args_is_help=True, help="Fine-tune a student on a 
 app.add_typer(finetune_app, name="finetune")
 # (group, name, command), in the order `seedforge --help` lists them.
 COMMANDS: list[tuple[typer.Typer, str, Callable[..., None]]] = [
-    (app, "label", cli_classify.label),
+    (app, "label", classify.label),
     (app, "report", report.report),
     (app, "estimate", report.estimate),
-    (finetune_app, "classifier", cli_classify.finetune_classifier),
+    (finetune_app, "classifier", classify.finetune_classifier),
     (app, "filter", filter.filter_run),
     (app, "dedup", dedup.dedup),
     (finetune_app, "lm", finetune_lm.finetune_lm),

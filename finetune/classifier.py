@@ -1,7 +1,8 @@
-"""Classifier student: fine-tune a transformers encoder on (text, label) rows.
+"""`finetune`: end-to-end fine-tune of a transformers encoder with a classification head.
 
 Stratified train/validation split, class weights or oversampling against imbalance, and early
-stopping on validation macro-F1 (accuracy flatters a model that ignores a rare class).
+stopping on validation macro-F1 (accuracy flatters a model that ignores a rare class). Every
+weight of the encoder moves, so it needs hundreds of rows; on a few dozen it overfits (issue 13).
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.classifier_config import ClassifierConfig
+import numpy as np
 
-Example = tuple[str, str]  # (text, label)
+from finetune.classifier_config import FinetuneConfig
+from finetune.metrics import classification_metrics
+from finetune.student_base import Example, Student
 
 
 def stratified_split(rows: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -37,29 +40,6 @@ def stratified_split(rows: Sequence[Example], fraction: float, seed: int) -> tup
     return train, val
 
 
-def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], labels: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (rows: truth)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-
-    pred = [p if p is not None else "<none>" for p in y_pred]
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, pred, labels=labels, average=None, zero_division=0
-    )
-    return {
-        "n": len(y_true),
-        "accuracy": float(accuracy_score(y_true, pred)) if y_true else 0.0,
-        "macro_f1": float(sum(f1) / len(labels)),
-        "per_class": {
-            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
-        },
-        "confusion_matrix": {
-            "labels": labels,
-            "matrix": confusion_matrix(y_true, pred, labels=labels).tolist() if y_true else [],
-        },
-    }
-
-
 def _oversample(rows: list[Example], seed: int) -> list[Example]:
     counts = Counter(label for _, label in rows)
     top = max(counts.values())
@@ -71,29 +51,23 @@ def _oversample(rows: list[Example], seed: int) -> list[Example]:
     return out
 
 
-@dataclass
-class TrainedClassifier:
-    model_dir: Path
-    labels: list[str]
-    history: list[dict[str, Any]]
-    validation: dict[str, Any] | None
-
-
 def train_classifier(
     train: Sequence[Example],
     validation: Sequence[Example],
     labels: list[str],
     base_model: str | Path,
     out_dir: str | Path,
-    config: ClassifierConfig,
-) -> TrainedClassifier:
-    import numpy as np
+    config: FinetuneConfig,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Train into OUT_DIR/model; returns the trainer's log history."""
     import torch
     from datasets import Dataset
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
         EarlyStoppingCallback,
+        PrinterCallback,
         Trainer,
         TrainingArguments,
         set_seed,
@@ -101,14 +75,14 @@ def train_classifier(
 
     if not train:
         raise ValueError("no training rows")
-    set_seed(config.seed)
+    set_seed(seed)
     out_dir = Path(out_dir)
     label2id = {label: i for i, label in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     model = AutoModelForSequenceClassification.from_pretrained(
         str(base_model), num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id
     )
-    rows = _oversample(list(train), config.seed) if config.imbalance == "resample" else list(train)
+    rows = _oversample(list(train), seed) if config.imbalance == "resample" else list(train)
 
     def encode(examples: Sequence[Example]) -> Dataset:
         data = tokenizer([t for t, _ in examples], truncation=True, max_length=config.max_length)
@@ -162,7 +136,7 @@ def train_classifier(
         greater_is_better=True,
         logging_strategy="epoch",
         report_to=[],
-        seed=config.seed,
+        seed=seed,
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
     )
@@ -175,40 +149,59 @@ def train_classifier(
         compute_metrics=compute_metrics if has_val else None,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)] if has_val else [],
     )
+    # The log goes to training_log.jsonl; printed per epoch it buries the value table.
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     model_dir = out_dir / "model"
     trainer.save_model(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
     shutil.rmtree(checkpoints, ignore_errors=True)
-    val_metrics = evaluate_classifier(model_dir, validation, labels, config) if has_val else None
     history = [dict(entry) for entry in trainer.state.log_history]
     (out_dir / "training_log.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
-    return TrainedClassifier(model_dir, labels, history, val_metrics)
+    return history
 
 
-def predict(model_dir: str | Path, texts: Sequence[str], max_length: int = 128, batch_size: int = 32) -> list[str]:
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+class FinetuneStudent(Student):
+    name = "finetune"
+    settings_type = FinetuneConfig
+    settings: FinetuneConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
-    out: list[str] = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(
-                list(texts[start : start + batch_size]),
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            ids = model(**batch).logits.argmax(-1).tolist()
-            out += [model.config.id2label[i] for i in ids]
-    return out
+    def _fit(self, train: list[Example], validation: list[Example], work_dir: Path | None) -> None:
+        if not validation:  # early stopping needs rows the weights never saw
+            train, validation = stratified_split(train, self.settings.validation_fraction, self.seed)
+        self._scratch = tempfile.TemporaryDirectory(dir=work_dir)
+        history = train_classifier(
+            train, validation, self.labels, self.encoder, self._scratch.name, self.settings, self.seed
+        )
+        self._load(Path(self._scratch.name))
+        steps = [h["step"] for h in history if "step" in h]
+        self.info = {"train_rows": len(train), "validation_rows": len(validation), "steps": max(steps, default=0)}
 
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        import torch
 
-def evaluate_classifier(
-    model_dir: str | Path, rows: Sequence[Example], labels: list[str], config: ClassifierConfig
-) -> dict[str, Any]:
-    predicted = predict(model_dir, [t for t, _ in rows], max_length=config.max_length)
-    return classification_metrics([label for _, label in rows], predicted, labels)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(texts), 32):
+                batch = self.tokenizer(
+                    texts[start : start + 32],
+                    truncation=True,
+                    max_length=self.settings.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                out.append(torch.softmax(self.model(**batch).logits, dim=-1).numpy())
+        return np.concatenate(out).astype(np.float64)
+
+    def _save(self, directory: Path) -> None:
+        self.model.save_pretrained(str(directory / "model"))
+        self.tokenizer.save_pretrained(str(directory / "model"))
+
+    def _load(self, directory: Path) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(directory / "model"))
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(directory / "model")).eval()
+        order = [self.model.config.id2label[i] for i in range(len(self.labels))]
+        if order != self.labels:
+            raise ValueError(f"{directory}: model labels {order} differ from {self.labels}")

@@ -97,6 +97,12 @@ class _CountingStore:
     def put_many(self, items: Sequence[tuple[str, Completion]]) -> None:
         self.store.put_many(items)
         self.progress.state["completions"] += len(items)
+        # A live token count for the current stage (the console's tokens/s); the gateway's own
+        # figures replace the entry when the stage's call returns.
+        entry = self.progress.state["stages"].setdefault(self.progress.state["stage"], {})
+        entry["completion_tokens"] = entry.get("completion_tokens", 0) + sum(
+            completion.completion_tokens for _, completion in items
+        )
         self.progress.flush()
 
     def sync(self) -> None:

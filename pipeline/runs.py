@@ -54,11 +54,10 @@ def document_artifacts(
 ) -> dict[str, bytes]:
     """report.html and the dataset card, published with (and from) the same rows."""
     from outputs.card import render_card
-    from service.report import render_report  # takes rows as dicts until it moves to outputs/ (issue 14, 2b)
+    from outputs.report import render_report
 
-    rows = [r.to_row() for r in kept], [r.to_row() for r in rejected]
     return {
-        "report.html": render_report(*rows, stats, config, run_dir).encode("utf-8"),
+        "report.html": render_report(kept, rejected, stats, config, run_dir).encode("utf-8"),
         "README.md": render_card(kept, stats, config).encode("utf-8"),
     }
 

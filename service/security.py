@@ -32,8 +32,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+PUBLIC_PATHS = frozenset({"/healthz", "/livez"})  # probes: orchestrators hold no token
+
+
 class BearerAuth:
-    def __init__(self, app: ASGIApp, token: str | None, public: frozenset[str] = frozenset({"/healthz"})):
+    def __init__(self, app: ASGIApp, token: str | None, public: frozenset[str] = PUBLIC_PATHS):
         self.app = app
         self.token = token.encode() if token is not None else None  # None: --insecure-no-auth
         self.public = public

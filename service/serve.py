@@ -52,11 +52,14 @@ def run_server(settings: ServiceSettings, token: str | None, host: str, port: in
     import uvicorn
 
     from service.api import create_app
+    from service.logs import redact_secrets
 
     app = create_app(settings, token)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
+    redact_secrets([token] if token else [])  # after Config: it is what sets uvicorn's handlers up
     supervisor = WorkerSupervisor(settings)
     supervisor.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+        uvicorn.Server(config).run()
     finally:
         supervisor.stop()

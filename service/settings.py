@@ -34,6 +34,10 @@ class ServiceSettings(BaseModel):
     max_interruptions: int = Field(5, ge=0, description="restarts a running job survives before it is failed")
     cancel_grace_seconds: float = Field(10.0, ge=0, description="SIGTERM → SIGKILL delay when cancelling")
     poll_seconds: float = Field(0.5, gt=0, description="worker tick")
+    # Jobs are batch work; the API answers probes and clients. When the CPU is saturated the
+    # scheduler favours the API (a liveness probe timing out would restart the container and
+    # interrupt every job); an idle CPU still goes to the jobs in full.
+    job_nice: int = Field(10, ge=0, le=19, description="CPU niceness of job processes (0: same as the API)")
     teacher: TeacherConfig = Field(default_factory=default_teacher_config)
     allow_job_teacher: bool = Field(False, description="let a job's config choose its own teacher section")
 

@@ -112,6 +112,10 @@ class Worker:
                 break
             self._start(job, slot)
 
+    def _lower_priority(self) -> None:
+        if self.settings.job_nice:
+            os.nice(self.settings.job_nice)
+
     def _start(self, job: Job, slot: int) -> None:
         job_dir = self.job_dir(job.id)
         try:
@@ -124,6 +128,9 @@ class Worker:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: one killpg stops the job and its engine
+                # In the child before exec, so the engine processes it spawns inherit it too
+                # (this worker runs no threads, which preexec_fn would make unsafe).
+                preexec_fn=self._lower_priority,
             )
         except OSError as exc:  # e.g. its directory was removed: fail this job, keep the worker
             self.store.finish(job.id, "failed", error=f"cannot start the job: {exc.strerror or exc}")

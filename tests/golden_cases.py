@@ -18,8 +18,8 @@ from pathlib import Path
 
 import cli.main
 import outputs.card
+import outputs.report
 import pipeline.skeleton
-import service.report
 from conf.config import load_config
 from conf.domains import load_domain
 from generator.teachers.base import ChatRequest, Completion
@@ -31,7 +31,7 @@ from pipeline.refilter import refilter
 from tests.fakes import ScriptedTeacher, schema_title
 
 # Product modules whose clock tests/golden_tree.frozen_clock freezes; those a case imports lazily
-# are imported above (outputs.card, service.report, cli.main) so that they are frozen too.
+# are imported above (outputs.card, outputs.report, cli.main) so that they are frozen too.
 PACKAGES = (
     "prompts",
     "textmetrics",
@@ -45,7 +45,7 @@ PACKAGES = (
     "service",
     "cli",
 )
-PRELOAD = (outputs.card, service.report, cli.main)
+PRELOAD = (outputs.card, outputs.report, cli.main)
 
 Case = Callable[[Path, Path], None]
 FORMATS = ("messages", "alpaca", "sharegpt", "hf", "parquet")  # every export format

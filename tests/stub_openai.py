@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 speaking just enough of the OpenAI API to stand in for a teacher.
 
-GET /v1/models and POST /v1/chat/completions. A script decides per request what to answer
+GET /v1/models and POST /v1/chat/completions; any other POST is 404, as on a server that is not
+vLLM. A script decides per request what to answer
 (status, headers, body, delay) for fault injection; otherwise the default answers, by default
 the scripted teacher's deterministic, schema-valid output (tests/fakes.py), so that whole jobs
 can run against it quickly. Only for tests of failure handling and of the service's plumbing:
@@ -77,6 +78,9 @@ class Stub:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if not self.path.endswith("/chat/completions"):  # e.g. /tokenize: a server without vLLM's extras
+                    self.reply(404, {}, {"detail": "Not Found"})
+                    return
                 if body["messages"] == PROBE_MESSAGES:
                     self.reply(stub.probe, {}, ok("OK")[2] if stub.probe == 200 else {"error": "down"})
                     return

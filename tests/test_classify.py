@@ -260,9 +260,13 @@ def test_finetune_classifier_refuses_a_run_without_seeds_before_training(tmp_pat
     from tests.conftest import cli, cli_env
 
     run(tmp_path, ScriptedTeacher())
-    (tmp_path / "run" / "seeds.jsonl").unlink()
+    (tmp_path / "run" / "current" / "seeds.jsonl").unlink()  # from the version the student reads
     proc = subprocess.run(
-        cli("finetune", "classifier", str(tmp_path / "run")), env=cli_env(), capture_output=True, text=True, timeout=300
+        cli("finetune", "classifier", str(tmp_path / "run"), "--min-rows-per-label", "1"),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2 and "seeds.jsonl: missing" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "run" / "classifier").exists()

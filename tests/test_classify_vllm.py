@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from service.classify_pipeline import generate_labeled
-from service.classify_student import finetune_classifier
-from service.domains import load_domain
+from conf.domains import load_domain
+from pipeline.classify_student import finetune_classifier
+from pipeline.labeled import generate_labeled
 from tests.conftest import EXAMPLES, cli, cli_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -47,16 +47,25 @@ def test_every_label_is_generated_and_quotas_add_up(labeled_run):
     )
 
 
-def test_blind_verification_with_the_real_engine(vllm_teacher, tmp_path):
-    loaded = load_domain(REVIEWS, {"targets": {"per_label": 2}, "generation": {"max_rounds": 2}})
-    summary = generate_labeled(loaded, tmp_path / "run", teacher=vllm_teacher)
+def test_default_verification_with_the_real_engine(vllm_teacher, tmp_path):
+    """The default method (ensemble of calibrated, likelihood and confident learning) end to end."""
+    overrides = {"targets": {"per_label": 2, "max_shortfall": 1.0}, "generation": {"max_rounds": 2}}
+    summary = generate_labeled(load_domain(REVIEWS, overrides), tmp_path / "run", teacher=vllm_teacher)
     kept, rejected = rows(tmp_path / "run" / "train.jsonl"), rows(tmp_path / "run" / "rejected.jsonl")
-    assert kept, "the teacher verified nothing at all"
+    assert kept, "verification kept nothing at all"
     for row in kept:
-        assert row["meta"]["verification"]["predicted"] == row["label"]
+        info = row["meta"]["verification"]
+        assert info["method"] == "ensemble" and info["predicted"] == row["label"]
+        assert set(info["members"]) == {"calibrated", "likelihood", "confident_learning"}
+        assert sum(info["probs"].values()) == pytest.approx(1.0, abs=1e-4)
     mismatches = [r for r in rejected if r["reason"] == "label_mismatch"]
     assert all(r["detail"]["predicted"] in LABELS and r["detail"]["predicted"] != r["label"] for r in mismatches)
-    assert summary.stats["teacher"]["stages"]["verification"]["requests"] >= len(kept) + len(mismatches)
+    stages = summary.stats["teacher"]["stages"]
+    verified = len(kept) + len(mismatches)
+    assert stages["verify_likelihood"]["requests"] >= 3 * verified  # one scoring per label and text
+    assert stages["verify_calibrated"]["requests"] >= verified + 3  # + the three content-free inputs
+    prior = summary.stats["verification"]["calibration_prior"]
+    assert set(prior) == LABELS and sum(prior.values()) == pytest.approx(1.0, abs=1e-4)
     assert summary.funnel["kept"] + summary.funnel["rejected_total"] == summary.funnel["candidates"]
 
 
@@ -64,27 +73,38 @@ def test_classifier_student_trains_and_reports_baselines(labeled_run, vllm_teach
     import torch
     from transformers import AutoModel
 
-    from generator.models import embedded_encoder_dir
+    from finetune.students import RECIPES
+    from generator.teachers.models import embedded_encoder_dir
 
     _, run_dir = labeled_run
     metrics = finetune_classifier(
         run_dir,
         test_file=TEST_FILE,
         out_dir=tmp_path / "clf",
-        overrides={"max_steps": 6, "warmup_ratio": 0.0, "learning_rate": 3e-4},
+        overrides={
+            "recipe": "finetune",
+            "min_rows_per_label": 1,  # 3 rows per label at most: a smoke run, not a useful student
+            "finetune": {"max_steps": 6, "warmup_ratio": 0.0, "learning_rate": 3e-4},
+            "setfit": {"max_steps": 4, "num_iterations": 2},
+        },
         teacher=vllm_teacher,
     )
     saved = json.loads((tmp_path / "clf" / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
-    for name in ("student", "seeds_only"):
-        for split in ("validation", "test"):
-            m = saved[name][split]
-            assert set(m) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n"}
-            assert set(m["per_class"]) == LABELS and all(
-                {"precision", "recall"} <= set(v) for v in m["per_class"].values()
-            )
-            assert sum(map(sum, m["confusion_matrix"]["matrix"])) == m["n"]
-    assert saved["teacher_zero_shot"]["test"]["n"] == 30 and saved["teacher_few_shot"]["test"]["n"] == 30
+    ways = ("zero_shot", "few_shot", "zero_shot_calibrated", "few_shot_calibrated")
+    expected = {f"seeds_only/{r}" for r in RECIPES} | {f"teacher/{way}" for way in ways}
+    assert set(saved["baselines"]) == expected == set(saved["value"]["comparisons"])
+    for entry in [saved["student"], *saved["baselines"].values()]:
+        m = entry["test"]
+        assert set(m) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n", "intervals", "per_label_recall"}
+        assert set(m["per_label_recall"]) == LABELS
+        assert m["intervals"]["accuracy"]["low"] <= m["accuracy"] <= m["intervals"]["accuracy"]["high"]
+        assert sum(map(sum, m["confusion_matrix"]["matrix"])) == m["n"] == 30
+    for diff in saved["value"]["comparisons"].values():
+        assert diff["accuracy"]["low"] <= diff["accuracy"]["estimate"] <= diff["accuracy"]["high"]
+    assert saved["baselines"]["teacher/few_shot"]["shots"] == 6
+    assert saved["selection"]["on"] == "test" and saved["selection"]["selected"] in {"student", *expected}
+    assert (tmp_path / "clf" / "model" / "student.json").is_file()
     base = AutoModel.from_pretrained(str(embedded_encoder_dir()))
     tuned = AutoModel.from_pretrained(str(tmp_path / "clf" / "student" / "model"))
     name, weight = next(iter(base.state_dict().items()))
@@ -141,6 +161,8 @@ def test_cli_label_and_finetune_classifier(labeled_run, tmp_path):
             str(tmp_path / "clf"),
             "--max-steps",
             "2",
+            "--min-rows-per-label",
+            "1",
             "--no-teacher-baseline",
         ),
         env=cli_env(),
@@ -149,6 +171,7 @@ def test_cli_label_and_finetune_classifier(labeled_run, tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "seeds_only" in proc.stdout and (tmp_path / "clf" / "metrics.json").is_file()
+    assert "seeds_only/setfit" in proc.stdout and "handed over:" in proc.stdout
+    assert (tmp_path / "clf" / "metrics.json").is_file() and (tmp_path / "clf" / "model" / "student.json").is_file()
     bad = subprocess.run(cli("finetune", "classifier", str(tmp_path)), env=cli_env(), capture_output=True, text=True)
-    assert bad.returncode == 2 and "not a Seedforge run directory" in bad.stderr
+    assert bad.returncode == 2 and "not a run directory" in bad.stderr

@@ -163,3 +163,6 @@ def test_dockerfile_compose_and_service_config_agree():
     assert teacher["environment"]["VLLM_API_KEY"].startswith("${TEACHER_API_KEY")
     assert service["environment"]["SEEDFORGE_API_TOKEN"].startswith("${SEEDFORGE_API_TOKEN:?")
     assert any(v.endswith(":/data") for v in service["volumes"])
+    # compose probes readiness the way the image does (the entrypoint's healthcheck: GET /healthz)
+    assert service["healthcheck"]["test"] == ["CMD", "seedforge-entrypoint", "healthcheck"]
+    assert '"healthcheck"' in dockerfile.split("HEALTHCHECK", 1)[1].splitlines()[0]

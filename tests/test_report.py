@@ -113,6 +113,16 @@ def test_dataset_card_header_parses(instruction_run, labeled_run):
         assert "## Filter funnel" in text and "## Lineage" in text
 
 
+def test_dataset_card_links_no_placeholder(instruction_run, labeled_run):
+    # The project has no public home yet: the card names Seedforge and links nothing rather than
+    # sending readers to a placeholder such as https://github.com/.
+    for run in (instruction_run, labeled_run):
+        text = (run / "README.md").read_text()
+        assert " generated with\nSeedforge from " in text
+        assert re.findall(r"\]\((?:https?:)?//[^)]*\)", text) == []
+        assert "github.com" not in text
+
+
 def test_report_command_picks_up_student_metrics(instruction_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(instruction_run, run, symlinks=True)

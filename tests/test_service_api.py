@@ -121,7 +121,7 @@ def test_every_route_but_healthz_needs_the_token(service, tmp_path):
         url = path.replace("{job_id}", "0" * 32).replace("{name}", "train.jsonl")
         for client in (anonymous, wrong):
             response = client.request(method, url)
-            expected = 200 if path == "/healthz" else 401
+            expected = 200 if path in ("/healthz", "/livez") else 401
             assert response.status_code == expected, (method, path, response.status_code)
             if expected == 401:
                 assert response.headers["www-authenticate"] == "Bearer"
@@ -280,6 +280,8 @@ def test_cancel_stops_the_process_group_and_resume_finishes_from_the_journal(ser
         assert pid is not None and group_alive(pid)
         environ = open(f"/proc/{pid}/environ", "rb").read()  # noqa: SIM115
         assert service.token.encode() not in environ and b"SEEDFORGE_API_TOKEN" not in environ
+        # jobs run below the API's CPU priority (job_nice, default 10)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
         # the worker publishes its stage with its progress; wait for it rather than race it
         wait_job(service, slow["id"], lambda j: j["stage"] == "instructions", timeout=30)
         # a queued job is cancelled at once, without ever running
@@ -349,6 +351,14 @@ def test_domain_job_with_its_seeds_file(service, tmp_path):
         "labels:\n  - name: positive\n  - name: negative\n  - name: neutral\n"
         "seeds_file: labeled.jsonl\ntargets: {per_label: 2}\n"
     )
+    # The stub cannot score (no /tokenize, like any server that is not vLLM): the default verification
+    # fails the job and says what to do; `vote` needs only chat completions.
+    files = {"domain": ("domain.yaml", domain.encode()), "seeds": ("labeled.jsonl", labeled.read_bytes())}
+    response = service.client().post("/jobs", files=files)
+    assert response.status_code == 201, response.text
+    failed = wait_job(service, response.json()["id"], lambda j: j["state"] == "failed", timeout=120)
+    assert "cannot calibrate" in failed["error"] and "method: vote" in failed["error"], failed["error"]
+    domain += "verification: {method: vote}\n"
     files = {"domain": ("domain.yaml", domain.encode()), "seeds": ("labeled.jsonl", labeled.read_bytes())}
     response = service.client().post("/jobs", files=files)
     assert response.status_code == 201, response.text

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from prompts import stable_hash
 
@@ -45,6 +45,20 @@ class SamplingConfig(BaseModel):
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
     max_tokens: int = Field(512, ge=1)
+    # Truncation without a full-vocabulary sort (vLLM's CPU sampler sorts the whole vocabulary at
+    # every step for top_p < 1): min_p keeps tokens with p >= min_p * p_max; top_k the k likeliest
+    # (0: off). At their neutral values they are left out of every dump (request ids, row meta,
+    # config.yaml), so runs and journals from before they existed keep their ids.
+    top_k: int = Field(0, ge=0)
+    min_p: float = Field(0.0, ge=0, le=1)
+
+    @model_serializer(mode="wrap")
+    def _without_neutral(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key, neutral in (("top_k", 0), ("min_p", 0.0)):
+            if data.get(key) == neutral:
+                data.pop(key)
+        return data
 
 
 class ChatRequest(BaseModel):

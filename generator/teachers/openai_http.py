@@ -105,6 +105,12 @@ def chat_body(request: ChatRequest, model: str) -> dict[str, Any]:
         "top_p": request.sampling.top_p,
         "max_tokens": request.sampling.max_tokens,
     }
+    # vLLM's server takes top_k / min_p beside the OpenAI parameters; sent only when used, so a
+    # strict OpenAI-compatible server never sees them unless the config asks for them.
+    if request.sampling.top_k:
+        body["top_k"] = request.sampling.top_k
+    if request.sampling.min_p:
+        body["min_p"] = request.sampling.min_p
     if request.seed is not None:
         body["seed"] = request.seed
     if request.json_schema is not None:

@@ -162,6 +162,8 @@ class VLLMTeacher:
         return SamplingParams(
             temperature=request.sampling.temperature,
             top_p=request.sampling.top_p,
+            top_k=request.sampling.top_k,
+            min_p=request.sampling.min_p,
             max_tokens=request.sampling.max_tokens,
             seed=request.seed,
             structured_outputs=structured,

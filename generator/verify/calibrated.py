@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from generator.classify_config import LabeledTask
+from generator.gateway import Gateway
 from generator.verify.base import Candidate, Judgement, VerifyContext, argmax_judgement
 from generator.verify.blind import label_probs
 
@@ -45,7 +47,12 @@ class CalibratedVerifier:
             inputs = list(self.ctx.task.verification.content_free)
             found = [p for p in self._probs(inputs, "calibration") if p is not None]
             if not found:
-                raise RuntimeError("the teacher scored none of the content-free inputs; cannot calibrate")
+                raise RuntimeError(
+                    "the teacher scored none of the content-free inputs, so `calibrated` verification cannot "
+                    "calibrate: scoring needs token logprobs (the in-process vLLM teacher, or `vllm serve` with "
+                    "/tokenize); the journal's quarantined requests say why they failed. With a teacher that "
+                    "cannot score, set `verification: {method: vote}` or `{method: confident_learning}`"
+                )
             self._prior = average(found)
             self.ctx.facts["calibration_prior"] = {k: round(v, 6) for k, v in self._prior.items()}
         return self._prior
@@ -70,3 +77,20 @@ class CalibratedVerifier:
             uncalibrated = {k: round(v, 6) for k, v in raw.items()}
             out.append(argmax_judgement(calibrate(raw, prior), candidate.intended, labels, raw_probs=uncalibrated))
         return out
+
+
+def calibrated_labels(
+    gateway: Gateway, task: LabeledTask, texts: Sequence[str], shots: Sequence[tuple[str, str]], key: str, stage: str
+) -> list[str | None]:
+    """The teacher as a calibrated classifier: the argmax of p(y|x) / p_cf(y) (a baseline)."""
+    ctx = VerifyContext(gateway, task, {}, list(shots))
+    verifier = CalibratedVerifier(ctx)
+    prior = verifier.prior()
+    out: list[str | None] = []
+    for probs in label_probs(gateway, task, texts, key=key, stage=stage, shots=shots):
+        if probs is None:
+            out.append(None)
+            continue
+        calibrated = calibrate(probs, prior)
+        out.append(max(task.label_names, key=lambda label: calibrated[label]))
+    return out

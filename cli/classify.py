@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from generator.teacher import TeacherUnavailable
-from service.cli_common import USER_ERRORS, fail, print_funnel
+from cli.choices import Recipe, SelectOn
+from cli.common import USER_ERRORS, fail, print_funnel, teacher_unavailable
+from generator.teachers.base import TeacherUnavailable
 
 
 def label(
@@ -22,8 +23,8 @@ def label(
     text_field: Annotated[str, typer.Option(help="JSONL/CSV field holding the text")] = "text",
 ) -> None:
     """Auto-label existing texts with the teacher; low-confidence rows go to rejected.jsonl."""
-    from service.classify_pipeline import label_texts
-    from service.domains import load_domain
+    from conf.domains import load_domain
+    from pipeline.label import label_texts
 
     out = out or Path("runs") / f"label-{input.stem}"
     try:
@@ -34,10 +35,7 @@ def label(
         fail(str(exc))
         return
     except TeacherUnavailable as exc:
-        typer.echo(
-            f"error: {exc}\nThe journal keeps every finished completion: rerun the same command to resume.", err=True
-        )
-        raise typer.Exit(3) from None
+        teacher_unavailable(exc)
     typer.echo(f"run directory: {summary.out_dir}")
     print_funnel(summary.funnel)
 
@@ -46,19 +44,42 @@ def finetune_classifier(
     run_dir: Annotated[Path, typer.Argument(help="a classification run directory")],
     test: Annotated[Path | None, typer.Option(help="labeled test file (JSONL/CSV with text, label)")] = None,
     out: Annotated[Path | None, typer.Option(help="output dir (default RUN_DIR/classifier)")] = None,
-    student: Annotated[str | None, typer.Option(help="local HF encoder dir (default: embedded MiniLM)")] = None,
-    epochs: Annotated[int | None, typer.Option(help="override student.epochs")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="override student.max_steps")] = None,
-    seeds_baseline: Annotated[bool, typer.Option(help="also train on the seed examples alone")] = True,
-    teacher_baseline: Annotated[bool, typer.Option(help="teacher zero-shot accuracy on --test")] = True,
+    recipe: Annotated[
+        Recipe | None, typer.Option(help="student recipe (default: student.recipe of the domain)")
+    ] = None,
+    select_on: Annotated[
+        SelectOn | None,
+        typer.Option(help="rows that decide student vs seeds-only (default: test if --test, else seeds k-fold)"),
+    ] = None,
+    min_rows_per_label: Annotated[
+        int | None, typer.Option(min=1, help="refuse a run with a label under this many kept rows (default 8)")
+    ] = None,
+    student: Annotated[str | None, typer.Option(help="local encoder dir (default: embedded MiniLM)")] = None,
+    epochs: Annotated[int | None, typer.Option(help="override student.finetune.epochs")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="cap training steps of the setfit and finetune recipes (smoke runs)")
+    ] = None,
+    seeds_baseline: Annotated[bool, typer.Option(help="also train on the seed examples alone, every recipe")] = True,
+    teacher_baseline: Annotated[bool, typer.Option(help="teacher zero-/few-shot accuracy on --test")] = True,
 ) -> None:
-    """Fine-tune the classifier student on a run's kept rows; write the model and metrics.json."""
-    from service.classify_student import finetune_classifier as run
-    from service.classify_student import summary_table
+    """Train the classifier student on a run's kept rows + seeds; report its value against the baselines."""
+    from pipeline.classify_student import finetune_classifier as run
+    from pipeline.classify_student import summary_table
 
     overrides: dict[str, Any] = {
-        k: v for k, v in {"student": student, "epochs": epochs, "max_steps": max_steps}.items() if v is not None
+        k: v
+        for k, v in {
+            "recipe": recipe.value if recipe else None,
+            "student": student,
+            "min_rows_per_label": min_rows_per_label,
+        }.items()
+        if v is not None
     }
+    if epochs is not None:
+        overrides.setdefault("finetune", {})["epochs"] = epochs
+    if max_steps is not None:
+        overrides.setdefault("finetune", {})["max_steps"] = max_steps
+        overrides["setfit"] = {"max_steps": max_steps}
     try:
         metrics = run(
             run_dir,
@@ -67,6 +88,7 @@ def finetune_classifier(
             overrides=overrides,
             seeds_baseline=seeds_baseline,
             teacher_baseline=teacher_baseline,
+            select_on=select_on.value if select_on else None,
         )
     except USER_ERRORS as exc:
         fail(str(exc))

@@ -17,7 +17,8 @@ from typing import Any
 
 import jinja2
 
-from service import report_plots as plots
+from outputs import report_plots as plots
+from prompts import Record
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENV = jinja2.Environment(
@@ -35,10 +36,10 @@ def _first_word(text: str) -> str:
     return match.group(1).lower() if match else "(other)"
 
 
-def _rouge_scores(rows: Sequence[dict[str, Any]]) -> list[float]:
+def _rouge_scores(records: Sequence[Record]) -> list[float]:
     out = []
-    for row in rows:
-        entry = row.get("meta", {}).get("filters", {}).get("rouge_l")
+    for record in records:
+        entry = record.meta.get("filters", {}).get("rouge_l")
         score = entry.get("score") if isinstance(entry, dict) else entry
         if isinstance(score, (int, float)):
             out.append(float(score))
@@ -55,58 +56,111 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
         out.append((prefix, round(value, 4) if isinstance(value, float) else value))
 
 
+def _is_value_report(metrics: dict[str, Any]) -> bool:
+    return isinstance(metrics.get("baselines"), dict) and "recipe" in (metrics.get("student") or {})
+
+
+def _ci(entry: dict[str, float]) -> dict[str, str]:
+    return {"estimate": f"{entry['estimate']:.3f}", "interval": f"[{entry['low']:.3f}, {entry['high']:.3f}]"}
+
+
+def value_sections(run_dir: Path | None) -> list[dict[str, Any]]:
+    """`finetune classifier` value tables: student vs each baseline with intervals, per-label recall."""
+    if run_dir is None:
+        return []
+    sections = []
+    for path in sorted(run_dir.glob("*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        if not _is_value_report(metrics):
+            continue
+        comparisons = (metrics.get("value") or {}).get("comparisons", {})
+        models = [(f"student ({metrics['student']['recipe']})", metrics["student"], None)]
+        models += [(name, entry, comparisons.get(name)) for name, entry in metrics["baselines"].items()]
+        rows = []
+        for name, entry, diff in models:
+            test = entry.get("test")
+            rows.append(
+                {
+                    "name": name,
+                    "train_rows": entry.get("train_rows", ""),
+                    "accuracy": _ci(test["intervals"]["accuracy"]) if test else None,
+                    "macro_f1": _ci(test["intervals"]["macro_f1"]) if test else None,
+                    "diff_accuracy": _ci(diff["accuracy"]) if diff else None,
+                    "diff_macro_f1": _ci(diff["macro_f1"]) if diff else None,
+                    "recall": [f"{test['per_label_recall'][la]:.2f}" for la in metrics["labels"]] if test else [],
+                }
+            )
+        value = metrics.get("value") or {}
+        sections.append(
+            {
+                "name": path.parent.name,
+                "labels": metrics["labels"],
+                "rows": rows,
+                "test_rows": metrics.get("rows", {}).get("test", 0),
+                "best_seeds_only": value.get("best_seeds_only"),
+                "degenerate": value.get("degenerate") or {},
+                "selection": metrics.get("selection") or {},
+            }
+        )
+    return sections
+
+
 def student_sections(run_dir: Path | None) -> list[dict[str, Any]]:
-    """Numeric metrics of every student trained from this run (RUN_DIR/*/metrics.json)."""
+    """Numeric metrics of every other student trained from this run (RUN_DIR/*/metrics.json)."""
     if run_dir is None:
         return []
     sections = []
     for path in sorted(run_dir.glob("*/metrics.json")):
         rows: list[tuple[str, Any]] = []
-        _flatten("", json.loads(path.read_text()), rows)
+        metrics = json.loads(path.read_text())
+        if _is_value_report(metrics):
+            continue
+        _flatten("", metrics, rows)
         if rows:
             sections.append({"name": path.parent.name, "rows": rows[:80]})
     return sections
 
 
+def _status(record: Record) -> str:
+    return "kept" if record.rejection is None else f"{record.rejection.stage}/{record.rejection.reason}"
+
+
 def _samples(
-    kept: list[dict[str, Any]], rejected: list[dict[str, Any]], columns: list[str], seed: int = 0
+    kept: Sequence[Record], rejected: Sequence[Record], columns: list[str], seed: int = 0
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Up to N kept rows, and rejected rows covering every reason before repeating any."""
     rng = random.Random(seed)
-    chosen = rng.sample(kept, min(SAMPLES_PER_STATUS, len(kept)))
-    by_reason: dict[str, list[dict[str, Any]]] = {}
-    for row in rejected:
-        by_reason.setdefault(f"{row['stage']}/{row['reason']}", []).append(row)
-    picked: list[dict[str, Any]] = []
+    chosen = rng.sample(list(kept), min(SAMPLES_PER_STATUS, len(kept)))
+    by_reason: dict[str, list[Record]] = {}
+    for record in rejected:
+        by_reason.setdefault(_status(record), []).append(record)
+    picked: list[Record] = []
     while len(picked) < SAMPLES_PER_STATUS and any(by_reason.values()):
         for group in by_reason.values():
             if group and len(picked) < SAMPLES_PER_STATUS:
                 picked.append(group.pop(rng.randrange(len(group))))
-    out = []
-    for row in chosen + picked:
-        status = "kept" if "stage" not in row else f"{row['stage']}/{row['reason']}"
-        out.append({"status": status, **{c: str(row.get(c, "")) for c in columns}})
+    out = [{"status": _status(r), **{c: str(getattr(r, c)) for c in columns}} for r in chosen + picked]
     return out, sorted({r["status"] for r in out if r["status"] != "kept"})
 
 
 def render_report(
-    kept: list[dict[str, Any]],
-    rejected: list[dict[str, Any]],
+    kept: Sequence[Record],
+    rejected: Sequence[Record],
     stats: dict[str, Any],
     config: dict[str, Any],
     run_dir: Path | None = None,
 ) -> str:
     classification = config.get("kind") == "classify"
-    everything = kept + rejected
+    everything = [*kept, *rejected]
     if classification:
-        lengths = {"text (words)": [_words(r.get("text", "")) for r in kept]}
+        lengths = {"text (words)": [_words(r.text) for r in kept]}
         columns = ["label", "text"]
-        first = Counter(_first_word(r.get("text", "")) for r in kept)
+        first = Counter(_first_word(r.text) for r in kept)
     else:
-        lengths = {name: [_words(r.get(name, "")) for r in kept] for name in ("instruction", "input", "output")}
+        lengths = {name: [_words(getattr(r, name)) for r in kept] for name in ("instruction", "input", "output")}
         lengths["input"] = [n for n in lengths["input"] if n]  # most rows have no input
         columns = ["instruction", "input", "output"]
-        first = Counter(_first_word(r.get("instruction", "")) for r in kept)
+        first = Counter(_first_word(r.instruction) for r in kept)
     figures: dict[str, str | None] = {
         "funnel": plots.funnel_chart(stats["funnel"]),
         "lengths": plots.histograms(lengths, "words", "Length of kept rows"),
@@ -123,7 +177,7 @@ def render_report(
             "Kept rows per label vs target",
             "rows",
         )
-    near_dups = [r for r in rejected if r.get("reason") == "rouge_l_near_duplicate"]
+    near_dups = [r for r in rejected if r.rejection is not None and r.rejection.reason == "rouge_l_near_duplicate"]
     if _rouge_scores(everything):
         figures["rouge"] = plots.histograms(
             {"kept": _rouge_scores(kept), "rejected as near-duplicate": _rouge_scores(near_dups)},
@@ -160,23 +214,10 @@ def render_report(
         plots=figures,
         labels=labels if classification else {},
         students=student_sections(run_dir),
+        values=value_sections(run_dir),
         samples=samples,
         sample_columns=columns,
         sample_reasons=reasons,
         sample_note=f"up to {SAMPLES_PER_STATUS} kept, and rejected rows covering every reason",
     )
     return str(page)
-
-
-def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    import yaml
-
-    from generator.writers import read_jsonl
-
-    for name in ("train.jsonl", "rejected.jsonl", "stats.json", "config.yaml"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir}: missing {name} — not a complete Seedforge run directory")
-    kept, rejected = read_jsonl(run_dir / "train.jsonl"), read_jsonl(run_dir / "rejected.jsonl")
-    stats = json.loads((run_dir / "stats.json").read_text())
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    return kept, rejected, stats, config

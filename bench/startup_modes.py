@@ -1,0 +1,71 @@
+"""Compiled vs eager engine: total wall time of a whole `seedforge generate` run, per run size.
+
+vLLM compiles the model with torch.compile by default (`enforce_eager: false`): a longer engine
+start, then more tokens/s. `enforce_eager: true` starts faster and decodes slower. Which one
+minimises the wall time depends on how many tokens the run decodes. Each (mode, size) is one
+fresh CLI process on the embedded teacher, timed from launch to exit; stats.json gives the
+engine's start seconds and the teacher's tokens/s.
+
+    python bench/startup_modes.py [--sizes 40 200] [--modes compiled eager]
+
+The last line, `ratio: X`, is eager wall / compiled wall at the largest size (> 1: compiled wins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "examples/general/seed_tasks.jsonl"
+
+
+def run(mode: str, size: int, work: Path) -> dict[str, float]:
+    out = work / f"{mode}-{size}"
+    config = work / f"{mode}.yaml"
+    config.write_text(f"teacher:\n  enforce_eager: {'true' if mode == 'eager' else 'false'}\n")
+    cmd = [sys.executable, "-m", "cli", "generate", "--seeds", str(SEEDS), "--num", str(size)]
+    cmd += ["--out", str(out), "--config", str(config), "--no-progress"]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"{mode} at {size} rows failed:\n{proc.stderr[-3000:]}")
+    stats = json.loads((out / "stats.json").read_text())
+    teacher = stats["teacher"]
+    return {
+        "wall": wall,
+        "startup": float(teacher.get("startup_seconds") or 0.0),
+        "tokens": float(teacher["completion_tokens"]),
+        "tps": float(teacher.get("tokens_per_second") or 0.0),
+        "kept": float(stats["funnel"]["kept"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[40, 200])
+    parser.add_argument("--modes", nargs="+", default=["compiled", "eager"], choices=["compiled", "eager"])
+    args = parser.parse_args()
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="seedforge-startup-") as tmp:
+        for size in sorted(args.sizes):
+            for mode in args.modes:
+                r = results[mode, size] = run(mode, size, Path(tmp))
+                print(
+                    f"{mode:<8} N={size:>5}  wall {r['wall']:7.1f} s  engine start {r['startup']:6.1f} s  "
+                    f"{r['tokens']:8.0f} tokens out  {r['tps']:7.1f} tokens/s  kept {r['kept']:.0f}",
+                    flush=True,
+                )
+    top = max(args.sizes)
+    if ("eager", top) in results and ("compiled", top) in results:
+        print(f"ratio: {results['eager', top]['wall'] / results['compiled', top]['wall']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The value table of `finetune classifier`: student vs baselines, paired intervals, do-no-harm choice.
+
+Selection compares accuracy point estimates (macro-F1 breaks ties; a tie keeps the student): the
+promise is "never worse than the best seeds-only student on the rows that can check it", and a
+point comparison is what keeps that promise; the paired interval is reported beside it so a user
+sees when the margin is noise.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from finetune.classifier_config import ClassifierConfig
+from finetune.metrics import classification_metrics, fmt_interval, paired_bootstrap
+from finetune.students import RECIPES, fit_student
+
+# What decides student vs seeds-only: the --test rows, or held-out folds of the seeds.
+SelectOn = Literal["test", "seeds"]
+ADVICE = (
+    "the generated rows did not help: the seeds-only model is handed over instead. Try another verification "
+    "setting (verification.method / more verification.samples), more seed examples per label, or a stronger teacher."
+)
+
+
+@dataclass
+class Baseline:
+    """A model the student is compared with: its predictions on the test rows, in order."""
+
+    name: str  # "seeds_only/<recipe>", "teacher/zero_shot", ...
+    kind: str  # "seeds_only" | "teacher"
+    predictions: list[str | None]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def value_section(
+    truth: list[str],
+    student: list[str | None],
+    baselines: list[Baseline],
+    labels: list[str],
+    metrics: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """Student minus each baseline on the same test rows (accuracy and macro-F1, paired intervals)."""
+
+    def accuracy(name: str) -> float:
+        return float(metrics["baselines"][name]["test"]["accuracy"])
+
+    seeds_only = [b.name for b in baselines if b.kind == "seeds_only"]
+    degenerate = {
+        name: entry["test"]["degenerate"]
+        for name, entry in [("student", metrics["student"]), *metrics["baselines"].items()]
+        if entry.get("test") and entry["test"].get("degenerate")
+    }
+    return {
+        "reference": "student",
+        "difference": "student minus baseline, paired bootstrap over the test rows",
+        "best_seeds_only": max(seeds_only, key=accuracy) if seeds_only else None,
+        "best_baseline": max((b.name for b in baselines), key=accuracy) if baselines else None,
+        "degenerate": degenerate,
+        "comparisons": {b.name: paired_bootstrap(truth, student, b.predictions, labels, seed=seed) for b in baselines},
+    }
+
+
+def _better(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (a["accuracy"], a["macro_f1"]) > (b["accuracy"], b["macro_f1"])
+
+
+def choose_model(metrics: dict[str, Any], baselines: list[Baseline], on: str) -> dict[str, Any]:
+    """Student unless a seeds-only model scores strictly higher on the test rows."""
+    student = metrics["student"]["test"]
+    scores = {"student": student["accuracy"]}
+    best_name, best = None, None
+    for b in baselines:
+        if b.kind != "seeds_only":
+            continue
+        entry = metrics["baselines"][b.name]["test"]
+        scores[b.name] = entry["accuracy"]
+        if best is None or _better(entry, best):
+            best_name, best = b.name, entry
+    return _decision(on, scores, student, best_name, best, metrics["value"]["comparisons"].get(best_name or ""))
+
+
+def _decision(
+    on: str,
+    scores: dict[str, float],
+    student: dict[str, Any],
+    best_name: str | None,
+    best: dict[str, Any] | None,
+    paired: dict[str, Any] | None,
+) -> dict[str, Any]:
+    where = "the --test rows" if on == "test" else "held-out folds of the seeds"
+    out: dict[str, Any] = {"on": on, "accuracy": scores, "paired_vs_best_seeds_only": paired}
+    if best_name is None or best is None or not _better(best, student):
+        out["selected"] = "student"
+        out["reason"] = (
+            f"on {where} the student ({student['accuracy']:.3f}) is not worse than the best seeds-only model "
+            f"{best_name} ({best['accuracy']:.3f})"
+            if best
+            else "no seeds-only model to compare with"
+        )
+    else:
+        out["selected"] = best_name
+        out["reason"] = (
+            f"on {where} {best_name} ({best['accuracy']:.3f}) beats the student ({student['accuracy']:.3f}); {ADVICE}"
+        )
+    if on == "test":
+        out["note"] = "chosen on the test rows: the selected model's test numbers are optimistic"
+    return out
+
+
+def select_on_seeds(
+    generated: list[tuple[str, str]],
+    seeds: list[tuple[str, str]],
+    labels: list[str],
+    encoder: str,
+    config: ClassifierConfig,
+    out: Path,
+) -> dict[str, Any]:
+    """k-fold over the seeds: student = generated + other folds' seeds, seeds-only = other folds,
+    every recipe; out-of-fold predictions on all seeds decide."""
+    from sklearn.model_selection import StratifiedKFold
+
+    fewest = min(sum(1 for _, lab in seeds if lab == label) for label in labels)
+    k = min(config.seed_folds, fewest)
+    if k < 2:
+        return {
+            "on": "seeds",
+            "selected": "student",
+            "reason": f"a label has {fewest} seed example(s): too few to hold any out; the student is handed over "
+            "unchecked (pass --test FILE to check it)",
+        }
+    folds = StratifiedKFold(k, shuffle=True, random_state=config.seed)
+    names = ["student", *(f"seeds_only/{r}" for r in RECIPES)]
+    oof: dict[str, list[str | None]] = {name: [None] * len(seeds) for name in names}
+    with tempfile.TemporaryDirectory(dir=out) as work:
+        for train_idx, held_idx in folds.split([t for t, _ in seeds], [label for _, label in seeds]):
+            fold_seeds = [seeds[i] for i in train_idx]
+            held = [seeds[i][0] for i in held_idx]
+            models = {"student": fit_student(generated + fold_seeds, labels, encoder, config, work_dir=work)}
+            for recipe in RECIPES:
+                models[f"seeds_only/{recipe}"] = fit_student(
+                    fold_seeds, labels, encoder, config, recipe=recipe, work_dir=work
+                )
+            for name, model in models.items():
+                for i, label in zip(held_idx, model.predict(held), strict=True):
+                    oof[name][i] = label
+    truth = [label for _, label in seeds]
+    scored = {name: classification_metrics(truth, oof[name], labels) for name in names}
+    best_name = max(names[1:], key=lambda n: (scored[n]["accuracy"], scored[n]["macro_f1"]))
+    paired = paired_bootstrap(truth, oof["student"], oof[best_name], labels, seed=config.seed)
+    decision = _decision(
+        "seeds",
+        {n: m["accuracy"] for n, m in scored.items()},
+        scored["student"],
+        best_name,
+        scored[best_name],
+        paired,
+    )
+    return {**decision, "folds": k, "rows": len(seeds)}
+
+
+def summary_table(metrics: dict[str, Any]) -> str:
+    """The value table as text: one line per model, then the selection."""
+    labels = metrics["labels"]
+    comparisons = (metrics.get("value") or {}).get("comparisons", {})
+    columns = ("accuracy [95% CI]", "macro-F1 [95% CI]", "student - it (acc)")
+    lines = [f"{'model':<26} {'rows':>5}  {columns[0]:<23} {columns[1]:<23} {columns[2]:<24} recall"]
+    entries = [(f"student ({metrics['student']['recipe']})", metrics["student"], None)]
+    entries += [(name, entry, comparisons.get(name)) for name, entry in metrics.get("baselines", {}).items()]
+    for name, entry, diff in entries:
+        test = entry.get("test")
+        rows = entry.get("train_rows", "")
+        if not test:
+            lines.append(f"{name:<26} {rows!s:>5}  (no --test file)")
+            continue
+        recall = " ".join(f"{label}={test['per_label_recall'][label]:.2f}" for label in labels)
+        delta = fmt_interval(diff["accuracy"]) if diff else ""
+        lines.append(
+            f"{name:<26} {rows!s:>5}  {fmt_interval(test['intervals']['accuracy']):<23} "
+            f"{fmt_interval(test['intervals']['macro_f1']):<23} {delta:<24} {recall}"
+        )
+    value = metrics.get("value") or {}
+    if value.get("best_seeds_only"):
+        lines.append(f"best seeds-only baseline: {value['best_seeds_only']}")
+    for name, label in (value.get("degenerate") or {}).items():
+        lines.append(f"degenerate: {name} predicts {label!r} for (nearly) every row")
+    selection = metrics.get("selection") or {}
+    if selection:
+        lines.append(f"handed over: {selection['selected']} -> {selection.get('handed_over', '')}")
+        lines.append(f"why: {selection['reason']}")
+    return "\n".join(lines)
