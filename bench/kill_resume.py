@@ -29,21 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import cli_env  # noqa: E402
-from tests.test_kill import journal_lines, kill_at  # noqa: E402
+from tests.test_kill import fake_run, journal_lines, kill_at  # noqa: E402
 
 
 def launch(out: Path, ledger: Path, num: int) -> subprocess.Popen[str]:
-    script = ["-m", "tests.scripts.fake_generate", str(out), "--num", str(num), "--delay", "0.01"]
-    return subprocess.Popen(
-        [sys.executable, *script, "--ledger", str(ledger)],
-        cwd=ROOT,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return fake_run(out, num, ledger)
 
 
 def finish(proc: subprocess.Popen[str]) -> None:

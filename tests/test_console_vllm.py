@@ -35,5 +35,6 @@ def test_demo_sized_run_has_a_quiet_console(tmp_path):
     assert all(line.startswith(SUMMARY) for line in proc.stdout.splitlines()), proc.stdout
     assert f"report: {out / 'report.html'}" in proc.stdout
     log = (out / ENGINE_LOG).read_text()
-    assert re.search(r"^(INFO|WARNING) .*\[\S+\.py:\d+\]", log, re.MULTILINE), log[:3000]  # vLLM's own format
+    # vLLM's own format, with the process prefix its multiprocessing adds: "(EngineCore pid=1) INFO ... [x.py:1]"
+    assert re.search(r"^(\(\S+ pid=\d+\) )?(INFO|WARNING) .*\[\S+\.py:\d+\]", log, re.MULTILINE), log[:3000]
     assert "WARNING" in log  # the warnings the console used to show

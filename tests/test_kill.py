@@ -20,9 +20,11 @@ from tests.conftest import ROOT, cli_env
 pytestmark = pytest.mark.slow
 
 
-def fake_run(out: Path, num: int = 40) -> subprocess.Popen[str]:
+def fake_run(out: Path, num: int = 40, ledger: Path | None = None) -> subprocess.Popen[str]:
+    """The scripted run as a process to kill; `ledger` records the requests handed to the teacher."""
+    extra = ["--ledger", str(ledger)] if ledger else []
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.scripts.fake_generate", str(out), "--num", str(num), "--delay", "0.01"],
+        [sys.executable, "-m", "tests.scripts.fake_generate", str(out), "--num", str(num), "--delay", "0.01", *extra],
         cwd=ROOT,
         env=cli_env(),
         stdout=subprocess.PIPE,
