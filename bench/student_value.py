@@ -12,6 +12,8 @@ choose. The last line is `ratio: X` = student accuracy / best seeds-only accurac
 from __future__ import annotations
 
 import argparse
+import json
+import random
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +30,9 @@ def main() -> None:
     parser.add_argument("--no-verify", action="store_true", help="skip blind verification while generating")
     parser.add_argument("--recipe", help="student recipe (default: the domain's student.recipe)")
     parser.add_argument("--select-on", choices=["seeds", "test"], default="seeds")
+    parser.add_argument(
+        "--test-sample", type=int, default=0, help="score every model on a stratified sample of N test rows (0: all)"
+    )
     args = parser.parse_args()
 
     from conf.domains import load_domain
@@ -50,8 +55,14 @@ def main() -> None:
             )
         teacher = summary.stats["teacher"]
         print(f"teacher: {teacher['completion_tokens']} tokens out, {teacher['teacher_seconds']} s")
+    test_file = Path(args.test_file)
+    if args.test_sample:
+        # The teacher baselines read every test row once per way of asking; a sample keeps a
+        # 7-label set within an hour on two cores. Every model is scored on the same rows.
+        test_file = stratified_sample(test_file, args.test_sample, run_dir.parent / "test-sample.jsonl")
+        print(f"test sample: {args.test_sample} rows of {args.test_file} -> {test_file}")
     overrides = {"recipe": args.recipe} if args.recipe else {}
-    metrics = finetune_classifier(run_dir, test_file=args.test_file, overrides=overrides, select_on=args.select_on)
+    metrics = finetune_classifier(run_dir, test_file=test_file, overrides=overrides, select_on=args.select_on)
     print(summary_table(metrics))
     print(f"run dir: {run_dir}")
     best = metrics["value"]["best_seeds_only"]
@@ -63,6 +74,24 @@ def main() -> None:
     if baseline["accuracy"] == 0:
         sys.exit(f"{best} scored 0 accuracy on the test file: no finite ratio; see the table above")
     print(f"ratio: {student / baseline['accuracy']:.3f}")
+
+
+def stratified_sample(path: Path, n: int, out: Path, seed: int = 0) -> Path:
+    """n rows of a JSONL test file with each label's share kept (largest remainders), seeded."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_label: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        by_label.setdefault(str(row["label"]), []).append(row)
+    n = min(n, len(rows))
+    exact = {label: n * len(group) / len(rows) for label, group in by_label.items()}
+    take = {label: int(share) for label, share in exact.items()}
+    for label in sorted(exact, key=lambda k: exact[k] - take[k], reverse=True)[: n - sum(take.values())]:
+        take[label] += 1
+    rng = random.Random(seed)
+    sample = [row for label, group in sorted(by_label.items()) for row in rng.sample(group, take[label])]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in sample), encoding="utf-8")
+    return out
 
 
 if __name__ == "__main__":
