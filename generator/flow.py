@@ -19,6 +19,7 @@ stage is needed, which is exactly the batches `Gateway.run` sends.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -35,6 +36,9 @@ from generator.teachers.base import (
     TeacherUnavailable,
 )
 
+log = logging.getLogger("seedforge.flow")
+LOG_EVERY = 64  # streaming: one log line per this many outcomes taken in a stage
+
 
 class Gateway(Protocol):
     """What a flow uses of its gateway (generator/gateway.py): the teacher and journal, request
@@ -45,6 +49,9 @@ class Gateway(Protocol):
     stats: dict[str, StageStats]
     max_attempts: int
     teacher_calls: int
+
+    @property
+    def spent_tokens(self) -> int: ...
 
     def request_for(self, call: Call, attempt: int) -> ChatRequest: ...
 
@@ -167,6 +174,13 @@ class Flow:
         stats.cached += entry.cached
         stats.prompt_tokens += sum(c.prompt_tokens for c in entry.completions)
         stats.completion_tokens += sum(c.completion_tokens for c in entry.completions)
+        if self.streaming and stats.requests % LOG_EVERY == 0:
+            log.info(
+                "%d outcomes taken, %d requests in flight",
+                stats.requests,
+                len(self._sent),
+                extra={"stage": entry.stage, "spent_tokens": self.gateway.spent_tokens, "cached": stats.cached},
+            )
 
     # -- round-based: one batch per stage, as Gateway.run sends them -----------------------------
 
@@ -191,6 +205,12 @@ class Flow:
             raise TeacherUnavailable(f"teacher answered {len(answered)} of {len(batch)} requests")
         for k, ticket in enumerate(batch):
             self._arrive(ticket, answered[k])
+        log.info(
+            "batch of %d requests: %d to retry",
+            len(batch),
+            len([t for t in batch if self._tickets[t].final is None]),
+            extra={"stage": stage, "spent_tokens": self.gateway.spent_tokens},
+        )
 
     # -- streaming ----------------------------------------------------------------------------------
 
