@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from cli.choices import Recipe, SelectOn
-from cli.common import USER_ERRORS, fail, print_funnel, teacher_unavailable
+from cli.common import USER_ERRORS, engine_log_hint, fail, print_funnel, teacher_unavailable
+from cli.quiet import quiet_run
 from generator.teachers.base import TeacherUnavailable
 
 
@@ -28,13 +30,15 @@ def label(
 
     out = out or Path("runs") / f"label-{input.stem}"
     try:
-        summary = label_texts(
-            load_domain(domain), input, out, samples=samples, min_confidence=min_confidence, text_field=text_field
-        )
+        with quiet_run(out):
+            summary = label_texts(
+                load_domain(domain), input, out, samples=samples, min_confidence=min_confidence, text_field=text_field
+            )
     except USER_ERRORS as exc:
         fail(str(exc))
         return
     except TeacherUnavailable as exc:
+        engine_log_hint(out)
         teacher_unavailable(exc)
     typer.echo(f"run directory: {summary.out_dir}")
     print_funnel(summary.funnel)
@@ -81,15 +85,18 @@ def finetune_classifier(
         overrides.setdefault("finetune", {})["max_steps"] = max_steps
         overrides["setfit"] = {"max_steps": max_steps}
     try:
-        metrics = run(
-            run_dir,
-            test_file=test,
-            out_dir=out,
-            overrides=overrides,
-            seeds_baseline=seeds_baseline,
-            teacher_baseline=teacher_baseline,
-            select_on=select_on.value if select_on else None,
-        )
+        # The teacher baselines start an engine: its output goes to the classifier dir's log.
+        quiet = quiet_run(out or run_dir / "classifier") if run_dir.is_dir() else contextlib.nullcontext()
+        with quiet:
+            metrics = run(
+                run_dir,
+                test_file=test,
+                out_dir=out,
+                overrides=overrides,
+                seeds_baseline=seeds_baseline,
+                teacher_baseline=teacher_baseline,
+                select_on=select_on.value if select_on else None,
+            )
     except USER_ERRORS as exc:
         fail(str(exc))
         return

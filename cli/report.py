@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import USER_ERRORS, fail
+from cli.common import USER_ERRORS, engine_log_hint, fail
+from cli.quiet import ENGINE_LOG, quiet_run
 
 
 def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
@@ -37,23 +38,31 @@ def estimate(
     calibration_prompts: Annotated[int, typer.Option(help="instruction prompts in the calibration batch")] = 8,
     gpu_hour_price: Annotated[float | None, typer.Option(help="price of one GPU hour, for a cost figure")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the estimate as JSON")] = False,
+    log_dir: Annotated[
+        Path | None, typer.Option(help="where the engine's log goes (default: runs/estimate-SEEDS_STEM)")
+    ] = None,
 ) -> None:
     """Estimate prompts, tokens in/out, wall time and cost of a run from a short calibration batch."""
     from conf.config import load_config
     from pipeline.estimate import estimate as run_estimate
 
     overrides: dict[str, Any] = {"teacher": {"model": teacher}} if teacher else {}
+    log_dir = log_dir or Path("runs") / f"estimate-{seeds.stem}"
     try:
-        result = run_estimate(
-            load_config(config, overrides),
-            str(seeds),
-            num,
-            calibration_prompts=calibration_prompts,
-            gpu_hour_price=gpu_hour_price,
-        )
+        with quiet_run(log_dir):
+            result = run_estimate(
+                load_config(config, overrides),
+                str(seeds),
+                num,
+                calibration_prompts=calibration_prompts,
+                gpu_hour_price=gpu_hour_price,
+            )
     except USER_ERRORS as exc:
         fail(str(exc))
         return
+    except Exception:
+        engine_log_hint(log_dir)
+        raise
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -67,3 +76,5 @@ def estimate(
     typer.echo(f"  wall time ~{result['wall_seconds']} s (from a {calibration_prompts}-prompt calibration)")
     if "cost" in result:
         typer.echo(f"  cost ~{result['cost']['total']} at {gpu_hour_price} per GPU hour")
+    if (log_dir / ENGINE_LOG).exists():
+        typer.echo(f"engine and library log: {log_dir / ENGINE_LOG}")

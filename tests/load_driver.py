@@ -64,17 +64,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def measure_gets(client: httpx.Client, job_id: str, count: int) -> list[float]:
-    """Latencies of `count` sequential GET /jobs/{id} (the idle baseline)."""
-    latencies = []
-    for _ in range(count):
-        start = time.perf_counter()
-        response = client.get(f"/jobs/{job_id}")
-        latencies.append(time.perf_counter() - start)
-        response.raise_for_status()
-    return latencies
-
-
 class _Client(threading.Thread):
     def __init__(self, url: str, token: str, work: Workload, indices: list[int], run: str, result: LoadResult):
         super().__init__(daemon=True)
@@ -203,3 +192,34 @@ def check(http: httpx.Client, work: Workload, run_id: str, result: LoadResult) -
             train = [a for a in http.get(f"/jobs/{job_id}/artifacts").json()["artifacts"] if a["name"] == "train.jsonl"]
             if not train or train[0]["rows"] != work.num:
                 problems.append(f"{job_id}: train.jsonl rows {train[0]['rows'] if train else None} != {work.num}")
+
+
+def probe(url: str, token: str, job_id: str, stop: threading.Event, pause: float = 0.01) -> list[float]:
+    """Sequential GET /jobs/{id} from one client, `pause` apart, until `stop` is set: the same
+    probe measures idle and loaded latency, so the ratio compares like with like."""
+    latencies: list[float] = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        while not stop.is_set():
+            start = time.perf_counter()
+            response = http.get(f"/jobs/{job_id}")
+            latencies.append(time.perf_counter() - start)
+            response.raise_for_status()
+            stop.wait(pause)
+    return latencies
+
+
+def _probe_main() -> None:
+    """`python -m tests.load_driver URL JOB_ID` (token in SEEDFORGE_TOKEN): probe until stdin
+    closes, then print the latencies as JSON. Its own process, so the load clients' threads do
+    not hold its interpreter lock while it waits for an answer."""
+    import json
+    import os
+    import sys
+
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    print(json.dumps(probe(sys.argv[1], os.environ["SEEDFORGE_TOKEN"], sys.argv[2], stop)), flush=True)
+
+
+if __name__ == "__main__":
+    _probe_main()

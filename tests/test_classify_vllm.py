@@ -146,6 +146,9 @@ def test_cli_label_and_finetune_classifier(labeled_run, tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # The engine's output went to the run's log, not the console.
+    assert "WARNING" not in proc.stderr and "Loading safetensors" not in proc.stderr, proc.stderr[-3000:]
+    assert "WARNING" in (tmp_path / "lab" / "logs" / "engine.log").read_text()
     labeled = rows(tmp_path / "lab" / "train.jsonl") + rows(tmp_path / "lab" / "rejected.jsonl")
     assert len(labeled) == 3 and all(r["label"] in LABELS for r in labeled if "stage" not in r)
 
