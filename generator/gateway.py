@@ -2,7 +2,8 @@
 
 Strategies describe *what* to ask (`Call`); the gateway decides how: it derives each request's
 seed and id, sends whole batches, validates every completion against the task spec's schema,
-re-sends invalid or truncated ones with a new seed, and quarantines what still fails. Because
+re-sends invalid or truncated ones with a new seed, and quarantines what still fails (`Call`,
+`Outcome` and the checks live in generator/calls.py, streaming in generator/flow.py). Because
 all traffic passes here, the run journal (exactly-once resume) plugs in here and nowhere else.
 """
 
@@ -11,92 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-from pydantic import BaseModel, ValidationError
-
+from generator.calls import Call, CompletionStore, Outcome, StageStats, check_completion, derive_seed
+from generator.flow import Flow
 from generator.teachers.base import (
     ChatRequest,
     Completion,
-    SamplingConfig,
-    ScoreKind,
+    SessionTeacher,
     StreamingTeacher,
     Teacher,
     TeacherUnavailable,
 )
-from prompts import TaskSpec, stable_hash, validation_errors
 
 log = logging.getLogger("seedforge.gateway")
-
-
-@dataclass(frozen=True, eq=False)
-class Call:
-    """A logical request. `key` names it stably (e.g. "instructions/r2/p17") for seeding."""
-
-    spec: TaskSpec
-    messages: list[dict[str, str]]
-    sampling: SamplingConfig
-    key: str
-    guided: bool = True
-    json_schema: dict[str, Any] | None = None  # a request-specific tightening of spec.json_schema
-    choices: tuple[str, ...] | None = None  # guided choice (the spec needs a choice_field)
-    score: ScoreKind | None = None  # read logprobs instead of sampling (see generator/teachers/scoring.py)
-
-
-@dataclass
-class Outcome:
-    call: Call
-    parsed: BaseModel | None
-    text: str
-    attempts: int
-    request_ids: list[str]
-    seed: int | None
-    failure: str | None = None  # truncated | invalid_json | schema_error | teacher_error
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    completion: Completion | None = None  # the last answer as the teacher gave it (scores live here)
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None
-
-    @property
-    def request_id(self) -> str:
-        return self.request_ids[-1]
-
-
-@dataclass
-class StageStats:
-    requests: int = 0
-    attempts: int = 0
-    retries: int = 0
-    quarantined: int = 0
-    cached: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    teacher_seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.__dict__)
-        out["teacher_seconds"] = round(self.teacher_seconds, 3)
-        out["tokens_per_second"] = (
-            round(self.completion_tokens / self.teacher_seconds, 2) if self.teacher_seconds else None
-        )
-        return out
-
-
-class CompletionStore(Protocol):
-    """What the run journal offers the gateway: look up and record completions by request id."""
-
-    def get(self, request_id: str) -> Completion | None: ...
-
-    def put_many(self, items: Sequence[tuple[str, Completion]]) -> None: ...
-
-    def sync(self) -> None: ...
-
-
-def derive_seed(base_seed: int, key: str, attempt: int) -> int:
-    return int(stable_hash(base_seed, key, attempt), 16) % (2**31 - 1)
 
 
 class Gateway:
@@ -146,8 +74,24 @@ class Gateway:
     def request_id(self, request: ChatRequest) -> str:
         return request.request_id(self.teacher.model_name, self.teacher.revision, self.teacher.endpoint)
 
+    def stage_begins(self, stage: str) -> None:
+        """A strategy starts taking outcomes of `stage` (observers follow; see pipeline/progress.py)."""
+        self.stats.setdefault(stage, StageStats())
+
+    def stage_ends(self, stage: str) -> None:
+        """A strategy has taken every outcome of `stage` it asked for, for now."""
+
     def run(self, calls: Sequence[Call], stage: str) -> list[Outcome]:
-        """Answer every call: validated output, or a quarantine verdict after max_attempts."""
+        """Answer every call: validated output, or a quarantine verdict after max_attempts.
+
+        A teacher that takes requests one by one (see generator/flow.py) gets them streamed: at
+        most its in-flight count at a time, and an invalid answer re-sent the moment it arrives
+        instead of in a lone retry batch after the slowest request. Otherwise one batch per attempt.
+        """
+        if calls and isinstance(self.teacher, SessionTeacher) and self.teacher.in_flight > 0:
+            with Flow(self) as flow:
+                tickets = [flow.submit(call, stage) for call in calls]
+                return [flow.take(ticket) for ticket in tickets]
         stats = self.stats.setdefault(stage, StageStats())
         stats.requests += len(calls)
         outcomes: list[Outcome | None] = [None] * len(calls)
@@ -250,28 +194,4 @@ class Gateway:
             self.journal.put_many(items)
         items.clear()
 
-    @staticmethod
-    def _check(call: Call, completion: Completion, attempts: int, ids: list[str], seed: int | None) -> Outcome:
-        def outcome(parsed: BaseModel | None, failure: str | None = None, errors: Any = ()) -> Outcome:
-            return Outcome(call, parsed, completion.text, attempts, list(ids), seed, failure, list(errors), completion)
-
-        if completion.finish_reason == "error":
-            return outcome(None, "teacher_error", [{"msg": completion.error}])
-        if completion.finish_reason == "length":
-            # Truncated JSON may still parse after "repair"; that would invent content. Never.
-            return outcome(None, "truncated", [{"msg": "hit max_tokens"}])
-        if call.score == "reply":
-            if completion.reply_logprob is None:
-                return outcome(None, "schema_error", [{"msg": "the teacher returned no reply score"}])
-            return outcome(None)
-        if call.score == "choices" and set(completion.choice_logprobs or {}) != set(call.choices or ()):
-            return outcome(None, "schema_error", [{"msg": "the teacher returned no score for some choice"}])
-        try:
-            parsed = call.spec.parse(completion.text)
-        except ValidationError as exc:
-            errors = validation_errors(exc)
-            failure = "invalid_json" if any(e["type"] == "json_invalid" for e in errors) else "schema_error"
-            return outcome(None, failure, errors)
-        if call.choices and call.spec.choice_field and getattr(parsed, call.spec.choice_field) not in call.choices:
-            return outcome(None, "schema_error", [{"msg": f"{completion.text!r} is not one of {list(call.choices)}"}])
-        return outcome(parsed)
+    _check = staticmethod(check_completion)

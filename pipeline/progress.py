@@ -116,9 +116,11 @@ class ObservedGateway(Gateway):
         super().__init__(*args, journal=_CountingStore(journal, progress) if journal is not None else None, **kwargs)
         self.progress = progress
 
-    def run(self, calls: Sequence[Call], stage: str) -> list[Outcome]:
+    def stage_begins(self, stage: str) -> None:
+        super().stage_begins(stage)
         self.progress.set(stage=stage)
-        outcomes = super().run(calls, stage)
+
+    def stage_ends(self, stage: str) -> None:
         stats = self.stats[stage]
         self.progress.state["stages"][stage] = {
             "requests": stats.requests,
@@ -128,4 +130,9 @@ class ObservedGateway(Gateway):
             "completion_tokens": stats.completion_tokens,
         }
         self.progress.flush(force=True)
+
+    def run(self, calls: Sequence[Call], stage: str) -> list[Outcome]:
+        self.stage_begins(stage)
+        outcomes = super().run(calls, stage)
+        self.stage_ends(stage)
         return outcomes

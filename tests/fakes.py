@@ -232,3 +232,50 @@ class StreamingScriptedTeacher(ScriptedTeacher):
             if self.delay:
                 time.sleep(self.delay)
             yield i, self.answer(requests[i])
+
+
+class SessionScriptedTeacher(ScriptedTeacher):
+    """A `SessionTeacher`: requests are submitted one by one and finish in a shuffled order (from
+    `order_seed`), a few at a time, like an engine holding many requests of different lengths.
+    `held` records how many requests it held at each `wait`; `log` the submit/finish sequence."""
+
+    def __init__(self, in_flight: int = 8, order_seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self._in_flight = in_flight
+        self.rng = random.Random(order_seed)
+        self.held: list[int] = []
+        self.log: list[tuple[str, str, ChatRequest]] = []  # ("submit" | "finish", schema title, request)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def open_session(self) -> _ScriptedSession:
+        return _ScriptedSession(self)
+
+
+class _ScriptedSession:
+    def __init__(self, teacher: SessionScriptedTeacher):
+        self.teacher = teacher
+        self.pending: list[tuple[int, ChatRequest]] = []
+
+    def submit(self, items: Sequence[tuple[int, ChatRequest]]) -> None:
+        for tag, request in items:
+            self.teacher.calls.append(request)
+            self.teacher.log.append(("submit", schema_title(request), request))
+            self.pending.append((tag, request))
+
+    def wait(self) -> list[tuple[int, Completion]]:
+        teacher = self.teacher
+        teacher.held.append(len(self.pending))
+        if not self.pending:
+            return []
+        teacher.rng.shuffle(self.pending)
+        cut = teacher.rng.randint(1, min(3, len(self.pending)))
+        done, self.pending = self.pending[:cut], self.pending[cut:]
+        for _, request in done:
+            teacher.log.append(("finish", schema_title(request), request))
+        return [(tag, teacher.answer(request)) for tag, request in done]
+
+    def close(self) -> None:
+        self.pending = []

@@ -134,3 +134,22 @@ def test_guided_choice_calls_send_choices_and_check_membership():
     assert "not one of" in outcomes[0].errors[0]["msg"]
     assert outcomes[1].ok and outcomes[1].parsed.label == "no"  # surrounding whitespace is not part of the answer
     assert outcomes[2].ok and outcomes[2].parsed.label in ("yes", "no")
+
+
+def test_a_session_teacher_gets_a_batch_streamed_with_the_same_outcomes():
+    from tests.fakes import SessionScriptedTeacher
+
+    def flaky(request):
+        return Completion(text='{"output": "cut', finish_reason="length") if request.seed % 3 == 0 else None
+
+    batched, streamed = Gateway(ScriptedTeacher(faults=flaky)), Gateway(SessionScriptedTeacher(4, faults=flaky))
+    want, got = batched.run(calls(20), "responses"), streamed.run(calls(20), "responses")
+    assert [(o.text, o.attempts, o.request_ids, o.failure) for o in got] == [
+        (o.text, o.attempts, o.request_ids, o.failure) for o in want
+    ]
+    assert any(o.attempts > 1 for o in got)
+    same = ("requests", "attempts", "retries", "quarantined", "completion_tokens")
+    assert [getattr(streamed.stats["responses"], k) for k in same] == [
+        getattr(batched.stats["responses"], k) for k in same
+    ]
+    assert streamed.teacher.batches == [] and max(streamed.teacher.held) == 4  # streamed, 4 at a time

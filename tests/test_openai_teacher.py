@@ -7,6 +7,7 @@ the teacher's injectable sleep, so backoff is asserted exactly and tests never s
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime, timedelta, timezone
@@ -225,3 +226,29 @@ def test_config_keeps_only_the_name_of_the_key(tmp_path):
     path.write_text("teacher:\n  backend: openai\n")
     with pytest.raises(ConfigError, match="needs base_urls"):
         load_config(path)
+
+
+def test_a_streaming_flow_keeps_in_flight_requests_open_and_takes_them_in_order():
+    from generator.flow import Flow
+    from generator.gateway import Call, Gateway
+    from prompts import get_spec
+
+    spec = get_spec("response")
+    stub = Stub(default=lambda body: ok(json.dumps({"output": body["messages"][-1]["content"][:40]})), delay=0.2)
+    try:
+        teacher = teacher_for(stub, concurrency=3)
+        assert teacher.in_flight == 3
+        gateway = Gateway(teacher)
+        calls = [
+            Call(spec, spec.render(instruction=f"Task {i}.", input=""), SamplingConfig(), f"k{i}") for i in range(8)
+        ]
+        with Flow(gateway) as flow:
+            assert flow.streaming
+            tickets = [flow.submit(c, "responses") for c in calls]
+            outcomes = [flow.take(t) for t in tickets]
+        assert [o.ok for o in outcomes] == [True] * 8
+        assert [o.call.key for o in outcomes] == [f"k{i}" for i in range(8)]
+        assert 1 < stub.max_in_flight <= 3  # several open at once, never more than in_flight
+        teacher.close()
+    finally:
+        stub.close()

@@ -165,7 +165,11 @@ def test_a_biased_teacher_trips_the_guard_with_vote_and_likelihood_keeps_both_la
     assert "'negative'" in proc.stderr and "verification.method" in proc.stderr
     kept = [json.loads(x) for x in (tmp_path / "vote" / "train.jsonl").read_text().splitlines()]
     stats = json.loads((tmp_path / "vote" / "stats.json").read_text())
-    assert len(kept) == stats["funnel"]["kept"] and all(r["label"] == "positive" for r in kept)
+    # Exit 4 means 'negative' missed its quota by more than max_shortfall; which few texts slip
+    # through depends on the engine's batch composition (vLLM is not batch-invariant), not on the guard.
+    negatives = sum(r["label"] == "negative" for r in kept)
+    quota = stats["labels"]["negative"]["target"]
+    assert len(kept) == stats["funnel"]["kept"] and negatives < quota * 0.5, (negatives, quota)
     assert stats["verification"]["labels"]["negative"]["predicted_instead"].get("positive", 0) > 0
 
     domain.write_text(BIASED_DOMAIN + "verification: {method: likelihood}\n")

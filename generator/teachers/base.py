@@ -33,6 +33,10 @@ class TeacherConfigBase(BaseModel):
     backend: str
     model: str
     revision: str | None = None  # override the content-derived revision (e.g. a git sha)
+    # Requests a streaming run keeps in the engine (None: the backend's own default; 0: no
+    # streaming, round-based batches). Scheduling only: it never changes which rows a run keeps,
+    # so it is left out of a saved config unless set.
+    in_flight: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)
 
 
 class SamplingConfig(BaseModel):
@@ -144,6 +148,34 @@ class StreamingTeacher(Teacher, Protocol):
     """
 
     def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]: ...
+
+
+class TeacherSession(Protocol):
+    """Requests submitted at any time, completions collected as they finish (any order).
+
+    What keeps an engine full: a streaming run submits new requests while others are in flight.
+    Tags are the caller's; `wait` blocks until at least one submitted request has finished.
+    """
+
+    def submit(self, items: Sequence[tuple[int, ChatRequest]]) -> None: ...
+
+    def wait(self) -> list[tuple[int, Completion]]: ...
+
+    def close(self) -> None:
+        """Abandon whatever is still in flight."""
+        ...
+
+
+@runtime_checkable
+class SessionTeacher(Teacher, Protocol):
+    """A teacher that can hold requests submitted one by one (see `TeacherSession`)."""
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests a streaming run should keep in the engine."""
+        ...
+
+    def open_session(self) -> TeacherSession: ...
 
 
 def normalize_finish_reason(reason: str | None) -> FinishReason:

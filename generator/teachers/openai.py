@@ -45,6 +45,7 @@ from generator.teachers.openai_http import (
     probe,
 )
 from generator.teachers.openai_scoring import Rejected, RemoteScorer, server_root
+from generator.teachers.openai_session import OpenAISession
 
 log = logging.getLogger(__name__)
 
@@ -245,31 +246,32 @@ class OpenAITeacher:
             raise TeacherUnavailable(f"no teacher server answers any more (last error: {last})")
         return index, Completion.failed(f"gave up after {tries} attempts: {last}")
 
+    @property
+    def in_flight(self) -> int:
+        """Requests a streaming run keeps open: `concurrency` per base URL."""
+        if self.config.in_flight is not None:
+            return self.config.in_flight
+        return self.config.concurrency * max(1, len(self._endpoints))
+
+    def open_session(self) -> OpenAISession:
+        model = self.model_name  # readiness first: an unreachable teacher fails before any work
+        if self._pool is None:
+            self._pool = EndpointPool(self._endpoints, self.config.concurrency)
+        self._probe = None
+        assert self._loop is not None  # readiness made it
+        return OpenAISession(self._loop, lambda tag, request: self._complete(tag, request, model))
+
     def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Send the whole batch; yield (index, completion) as each response arrives."""
         if not requests:
             return
-        model = self.model_name  # readiness first: an unreachable teacher fails before any work
-        loop = self._loop
-        assert loop is not None
-        if self._pool is None:
-            self._pool = EndpointPool(self._endpoints, self.config.concurrency)
-        self._probe = None
-        pending = {loop.create_task(self._complete(i, r, model)) for i, r in enumerate(requests)}
+        session = self.open_session()
         try:
-            while pending:
-                done, pending = loop.run_until_complete(asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED))
-                failed = [exc for t in done if (exc := t.exception()) is not None]
-                for task in done:
-                    if task.exception() is None:
-                        yield task.result()
-                if failed:
-                    raise failed[0]  # TeacherUnavailable: the run stops (and resumes later)
+            session.submit(list(enumerate(requests)))
+            while session.tasks or session.failed is not None:
+                yield from session.wait()
         finally:
-            for task in pending:
-                task.cancel()
-            if pending:  # consumer stopped early or a dead backend: leave nothing running
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            session.close()  # consumer stopped early or a dead backend: leave nothing running
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         results: dict[int, Completion] = dict(self.stream(requests))

@@ -79,7 +79,8 @@ def _dump(config: TeacherConfigBase, info: SerializationInfo) -> dict[str, Any]:
     for backend in TEACHERS.values():
         source = values if isinstance(config, backend.config) else copy.deepcopy(_defaults(backend.config, info.mode))
         for key in backend.config.model_fields:
-            out.setdefault(key, values[key] if key in values else source[key])
+            if key in values or key in source:  # neither: a field left out unless set (in_flight)
+                out.setdefault(key, values[key] if key in values else source[key])
     return out
 
 

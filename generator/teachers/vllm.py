@@ -25,7 +25,7 @@ from generator.teachers.base import (
     normalize_finish_reason,
 )
 from generator.teachers.models import EMBEDDED_TEACHER, ResolvedModel, resolve_model
-from generator.teachers.vllm_scoring import ScoreJob
+from generator.teachers.vllm_session import EngineRouter, VLLMSession, unavailable
 
 
 class VLLMConfig(TeacherConfigBase):
@@ -80,18 +80,6 @@ def _cpu_defaults() -> dict[str, Any]:
     }
 
 
-def _external(request_id: Any) -> str:
-    """enqueue returns internal ids ("7-1a2b3c4d"); outputs carry the external part ("7")."""
-    return str(request_id).rsplit("-", 1)[0]
-
-
-def _unavailable(exc: Exception) -> Exception:
-    """A dead engine stops the run (resume later); anything else is a per-batch failure."""
-    if type(exc).__name__ in {"EngineDeadError", "EngineGenerateError"}:
-        return TeacherUnavailable(f"vLLM engine died: {exc}")
-    return exc
-
-
 class VLLMTeacher:
     """`Teacher` backed by `vllm.LLM`. The engine is built on first use and reused for the run."""
 
@@ -99,6 +87,7 @@ class VLLMTeacher:
         self.config = config
         self.model = model or resolve_model(config.model)
         self._llm: Any = None
+        self._router: EngineRouter | None = None  # shared by every session on the engine
         self.startup_seconds = 0.0
 
     @property
@@ -126,6 +115,9 @@ class VLLMTeacher:
             "max_model_len": self.config.max_model_len,
             "seed": self.config.seed,
             "enforce_eager": self.config.enforce_eager,
+            # Few-shot prompts share long prefixes (the instruction template and its demos, a
+            # domain's verification and judge prompts); the engine computes a shared prefix once.
+            "enable_prefix_caching": True,
         }
         if is_cpu_build():
             args.update(_cpu_defaults())
@@ -177,65 +169,34 @@ class VLLMTeacher:
             structured_outputs=structured,
         )
 
-    def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
-        """Enqueue the whole batch, then yield (index, completion) as each request finishes.
+    @property
+    def in_flight(self) -> int:
+        """Requests a streaming run keeps in the engine: enough for the engine's batch, which is
+        what it measured best at on 2 CPU cores (64); a GPU takes far more."""
+        if self.config.in_flight is not None:
+            return self.config.in_flight
+        return 64 if is_cpu_build() else 256
 
-        A scoring request becomes one or more engine reads (see generator/teachers/scoring.py); it is
-        answered when the last of them finishes.
-        """
+    def open_session(self) -> VLLMSession:
+        try:
+            llm = self.llm
+        except Exception as exc:
+            raise unavailable(exc) from exc
+        if self._router is None or self._router.engine is not llm.llm_engine:
+            self._router = EngineRouter(llm)
+        return VLLMSession(llm, self._router, self.sampling_params, self._completion)
+
+    def stream(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
+        """Enqueue the whole batch, then yield (index, completion) as each request finishes."""
         if not requests:
             return
-        llm = self.llm
-        chats = [i for i, r in enumerate(requests) if r.score is None]
-        jobs = {i: ScoreJob(r, llm.get_tokenizer()) for i, r in enumerate(requests) if r.score is not None}
+        session = self.open_session()
         try:
-            owners = self._enqueue(llm, requests, chats, jobs)
-        except Exception as exc:
-            raise _unavailable(exc) from exc
-        engine = llm.llm_engine
-        pending = {internal for internal, _ in owners.values()}
-        try:
-            while engine.has_unfinished_requests():
-                for out in engine.step():
-                    owner = owners.get(out.request_id) if out.finished else None
-                    if owner is None:
-                        continue
-                    internal, (i, part) = owner
-                    pending.discard(internal)
-                    if part is None:
-                        yield i, self._completion(out)
-                    elif jobs[i].add(part, out):
-                        yield i, jobs[i].completion()
-        except GeneratorExit:
-            raise
-        except Exception as exc:
-            raise _unavailable(exc) from exc
+            session.submit(list(enumerate(requests)))
+            while session.pending:
+                yield from session.wait()
         finally:
-            if pending:  # consumer stopped early: never leave requests behind for the next batch
-                engine.abort_request(sorted(pending), internal=True)
-
-    def _enqueue(
-        self, llm: Any, requests: Sequence[ChatRequest], chats: list[int], jobs: dict[int, ScoreJob]
-    ) -> dict[str, tuple[str, tuple[int, int | None]]]:
-        """Output request id -> (internal id, (request index, part of a scoring job or None))."""
-        owners: dict[str, tuple[str, tuple[int, int | None]]] = {}
-
-        def own(ids: list[str], keys: list[tuple[int, int | None]]) -> None:
-            for rid, key in zip(ids, keys, strict=True):
-                owners[_external(rid)] = owners[str(rid)] = (str(rid), key)
-
-        if chats:
-            ids = llm.enqueue_chat(
-                [list(requests[i].messages) for i in chats],
-                sampling_params=[self.sampling_params(requests[i]) for i in chats],
-                use_tqdm=False,
-            )
-            own(ids, [(i, None) for i in chats])
-        for i, job in jobs.items():
-            prompts, params = job.engine_inputs()
-            ids = llm.enqueue(prompts, sampling_params=params, use_tqdm=False)
-            own(ids, [(i, part) for part in range(len(ids))])
-        return owners
+            session.close()  # consumer stopped early: never leave requests behind for the next batch
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         results: list[Completion | None] = [None] * len(requests)
@@ -265,3 +226,4 @@ class VLLMTeacher:
         if callable(shutdown):
             shutdown()
         self._llm = None
+        self._router = None

@@ -1,0 +1,280 @@
+"""Streaming teacher traffic, decided in request order.
+
+A round-based run idles the engine: a batch waits for its slowest request, screening waits for
+the batch, the next stage waits for screening. A `Flow` lets a strategy submit calls at any time
+and take their outcomes one by one: the teacher holds up to `in_flight` requests, an invalid
+completion is re-sent the moment it arrives, and new calls enter the engine while earlier ones
+are still decoding.
+
+Determinism is the caller's contract with `take`: outcomes are taken in submission order (a
+reorder buffer), so what a strategy decides never depends on which request finished first. A
+call's outcome is a function of its requests' completions alone (seeds derive from the call's
+key and attempt), and stage statistics are counted when an outcome is taken, so a rerun from the
+journal, at any in-flight count or in round-based batches, decides and counts the same.
+
+Teachers without a session (the scripted fakes, the Ray pool), or `in_flight: 0`, get the
+round-based schedule: queued requests are sent as one batch per stage when an outcome of that
+stage is needed, which is exactly the batches `Gateway.run` sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from generator.calls import Call, CompletionStore, Outcome, StageStats, check_completion
+from generator.teachers.base import (
+    ChatRequest,
+    Completion,
+    SessionTeacher,
+    Teacher,
+    TeacherSession,
+    TeacherUnavailable,
+)
+
+log = logging.getLogger("seedforge.flow")
+LOG_EVERY = 64  # streaming: one log line per this many outcomes taken in a stage
+
+
+class Gateway(Protocol):
+    """What a flow uses of its gateway (generator/gateway.py): the teacher and journal, request
+    ids and seeds, the stage counts, and round-based batches for teachers without a session."""
+
+    teacher: Teacher
+    journal: CompletionStore | None
+    stats: dict[str, StageStats]
+    max_attempts: int
+    teacher_calls: int
+
+    @property
+    def spent_tokens(self) -> int: ...
+
+    def request_for(self, call: Call, attempt: int) -> ChatRequest: ...
+
+    def request_id(self, request: ChatRequest) -> str: ...
+
+    def _fresh(self, requests: list[ChatRequest], ids: list[str]) -> Iterator[tuple[int, Completion]]: ...
+
+
+@dataclass
+class _Ticket:
+    call: Call
+    stage: str
+    attempt: int = 0
+    request: ChatRequest | None = None
+    request_id: str = ""
+    history: list[str] = field(default_factory=list)
+    completions: list[Completion] = field(default_factory=list)
+    cached: int = 0
+    final: Outcome | None = None
+    taken: bool = False
+
+
+class Flow:
+    def __init__(self, gateway: Gateway, in_flight: int | None = None):
+        self.gateway = gateway
+        teacher = gateway.teacher
+        limit = in_flight if in_flight is not None else getattr(teacher, "in_flight", 0)
+        self.in_flight = int(limit or 0)
+        self.streaming = self.in_flight > 0 and isinstance(teacher, SessionTeacher)
+        self._session: TeacherSession | None = None
+        self._tickets: list[_Ticket] = []
+        self._retries: deque[int] = deque()  # sent before new calls: the oldest undecided waits on them
+        self._queue: deque[int] = deque()
+        self._sent: set[int] = set()
+        self._busy_mark: float | None = None  # engine busy since (streaming: teacher time)
+
+    # -- the strategy's side ----------------------------------------------------------------------
+
+    def submit(self, call: Call, stage: str) -> int:
+        """Queue `call`; returns its ticket. Journaled requests are answered at once."""
+        ticket = len(self._tickets)
+        self._tickets.append(_Ticket(call, stage))
+        self._issue(ticket)
+        if self.streaming:
+            self._pump()
+        return ticket
+
+    def done(self, ticket: int) -> bool:
+        """Is the outcome of `ticket` final (so that `take` will not wait)?"""
+        return self._tickets[ticket].final is not None
+
+    def take(self, ticket: int, idle: Callable[[], None] | None = None) -> Outcome:
+        """The final outcome of `ticket` (validated, or quarantined after max_attempts), waiting
+        for the teacher as needed; `idle` runs after each batch of answers meanwhile (it may take
+        outcomes that are done and submit). Its statistics are counted now, once."""
+        entry = self._tickets[ticket]
+        while entry.final is None:
+            self._advance(entry.stage)
+            if idle is not None:
+                idle()
+        if not entry.taken:
+            entry.taken = True
+            self._count(entry, entry.final)
+        return entry.final
+
+    def close(self) -> None:
+        """Abandon requests nobody will take (e.g. sent ahead for a round that never came)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._sent.clear()
+        if self.gateway.journal is not None:
+            self.gateway.journal.sync()
+
+    def __enter__(self) -> Flow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    def _issue(self, ticket: int, retry: bool = False) -> None:
+        entry = self._tickets[ticket]
+        gateway = self.gateway
+        entry.request = gateway.request_for(entry.call, entry.attempt)
+        entry.request_id = gateway.request_id(entry.request)
+        found = gateway.journal.get(entry.request_id) if gateway.journal is not None else None
+        if found is not None:
+            entry.cached += 1
+            self._arrive(ticket, found)
+        else:
+            (self._retries if retry else self._queue).append(ticket)
+
+    def _arrive(self, ticket: int, completion: Completion) -> None:
+        entry = self._tickets[ticket]
+        assert entry.request is not None
+        entry.history.append(entry.request_id)
+        entry.completions.append(completion)
+        tries = len(entry.history)
+        outcome = check_completion(entry.call, completion, tries, list(entry.history), entry.request.seed)
+        if outcome.ok or tries >= self.gateway.max_attempts:
+            entry.final = outcome
+        else:
+            entry.attempt += 1
+            self._issue(ticket, retry=True)
+
+    def _advance(self, stage: str) -> None:
+        if self.streaming:
+            self._stream_step(stage)
+        else:
+            self._send_batch(stage)
+
+    def _count(self, entry: _Ticket, outcome: Outcome) -> None:
+        stats = self._stats(entry.stage)
+        stats.requests += 1
+        stats.attempts += len(entry.history)
+        stats.retries += len(entry.history) - 1
+        stats.quarantined += not outcome.ok
+        stats.cached += entry.cached
+        stats.prompt_tokens += sum(c.prompt_tokens for c in entry.completions)
+        stats.completion_tokens += sum(c.completion_tokens for c in entry.completions)
+        if self.streaming and stats.requests % LOG_EVERY == 0:
+            log.info(
+                "%d outcomes taken, %d requests in flight",
+                stats.requests,
+                len(self._sent),
+                extra={"stage": entry.stage, "spent_tokens": self.gateway.spent_tokens, "cached": stats.cached},
+            )
+
+    # -- round-based: one batch per stage, as Gateway.run sends them -----------------------------
+
+    def _send_batch(self, stage: str) -> None:
+        batch = [t for t in self._retries if self._tickets[t].stage == stage]
+        batch += [t for t in self._queue if self._tickets[t].stage == stage]
+        if not batch:
+            raise RuntimeError(f"nothing queued for stage {stage!r} yet an outcome is awaited")
+        chosen = set(batch)
+        self._retries = deque(t for t in self._retries if t not in chosen)
+        self._queue = deque(t for t in self._queue if t not in chosen)
+        requests = [self._tickets[t].request for t in batch]
+        ids = [self._tickets[t].request_id for t in batch]
+        answered: dict[int, Completion] = {}
+        started = time.perf_counter()
+        try:
+            for k, completion in self.gateway._fresh([r for r in requests if r is not None], ids):
+                answered[k] = completion
+        finally:
+            self._stats(stage).teacher_seconds += time.perf_counter() - started
+        if len(answered) != len(batch):
+            raise TeacherUnavailable(f"teacher answered {len(answered)} of {len(batch)} requests")
+        for k, ticket in enumerate(batch):
+            self._arrive(ticket, answered[k])
+        log.info(
+            "batch of %d requests: %d to retry",
+            len(batch),
+            len([t for t in batch if self._tickets[t].final is None]),
+            extra={"stage": stage, "spent_tokens": self.gateway.spent_tokens},
+        )
+
+    # -- streaming ----------------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Top the engine up to `in_flight` requests, retries first, then in submission order."""
+        items: list[tuple[int, ChatRequest]] = []
+        while len(self._sent) + len(items) < self.in_flight and (self._retries or self._queue):
+            ticket = (self._retries or self._queue).popleft()
+            request = self._tickets[ticket].request
+            assert request is not None
+            items.append((ticket, request))
+        if not items:
+            return
+        if self._session is None:
+            teacher = self.gateway.teacher
+            assert isinstance(teacher, SessionTeacher)
+            self._session = teacher.open_session()
+        if not self._sent:
+            self._busy_mark = time.perf_counter()
+        self._submit(self._session, items)
+
+    def _submit(self, session: TeacherSession, items: list[tuple[int, ChatRequest]]) -> None:
+        """Send `items`; if the teacher refuses the group, send them one by one, so that one bad
+        request (a prompt over the context length) fails alone instead of sinking the others."""
+        self._sent.update(t for t, _ in items)
+        try:
+            session.submit(items)
+        except TeacherUnavailable:
+            raise
+        except Exception as exc:
+            self._sent.difference_update(t for t, _ in items)
+            if len(items) > 1:
+                for item in items:
+                    self._submit(session, [item])
+                return
+            self._fresh_arrivals([(items[0][0], Completion.failed(f"{type(exc).__name__}: {exc}"))])
+
+    def _stream_step(self, stage: str) -> None:
+        self._pump()
+        if not self._sent or self._session is None:
+            if self._retries or self._queue:
+                return  # the teacher refused every request just sent; their retries go next
+            raise RuntimeError(f"nothing in flight for stage {stage!r} yet an outcome is awaited")
+        arrivals = self._session.wait()
+        now = time.perf_counter()
+        if self._busy_mark is not None:
+            self._stats(stage).teacher_seconds += now - self._busy_mark
+            self._busy_mark = now
+        arrivals = [(t, c) for t, c in arrivals if t in self._sent]  # nothing answered twice
+        self._sent.difference_update(t for t, _ in arrivals)
+        self._fresh_arrivals(arrivals)
+        if not self._sent:
+            self._busy_mark = None
+        self._pump()
+
+    def _fresh_arrivals(self, arrivals: list[tuple[int, Completion]]) -> None:
+        gateway = self.gateway
+        gateway.teacher_calls += len(arrivals)
+        # Errors are not journaled: a transient failure must be retried on resume.
+        keep = [(self._tickets[t].request_id, c) for t, c in arrivals if c.finish_reason != "error"]
+        if keep and gateway.journal is not None:
+            gateway.journal.put_many(keep)
+        for ticket, completion in arrivals:
+            self._arrive(ticket, completion)
+
+    def _stats(self, stage: str) -> StageStats:
+        return self.gateway.stats.setdefault(stage, StageStats())
