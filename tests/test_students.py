@@ -199,6 +199,25 @@ def test_do_no_harm_hands_over_seeds_only_when_generated_rows_hurt(fast, tmp_pat
     assert metrics["student"]["test"]["accuracy"] < metrics["baselines"]["seeds_only/embedding_lr"]["test"]["accuracy"]
 
 
+def test_seed_folds_leave_out_paraphrases_of_the_held_out_seeds(fast, tmp_path):
+    # Generated rows that copy seeds verbatim: a fold's student must not train on the copies of
+    # the seeds it is scored on, or the seeds-fold check rewards the leak.
+    seeds = rows_of(SEEDS, 300)
+    run = make_run(tmp_path, seeds + seeds, seeds)  # two copies of each seed
+    metrics = finetune_classifier(run, teacher_baseline=False, select_on="seeds")
+    selection = metrics["selection"]
+    held_per_fold = len(seeds) // selection["folds"]
+    assert selection["generated_rows_per_fold"] == [2 * (len(seeds) - held_per_fold)] * selection["folds"]
+
+
+def test_without_held_out_drops_rows_nearest_a_held_out_seed():
+    from pipeline.classify_value import without_held_out
+
+    generated = [("a", "x"), ("b", "y"), ("c", "x")]
+    assert without_held_out(generated, [0, 2, 1], [2]) == [("a", "x"), ("c", "x")]
+    assert without_held_out(generated, [0, 2, 1], []) == generated
+
+
 def test_select_on_test_needs_a_test_file(fast, tmp_path):
     from conf.yamlconf import ConfigError
 
