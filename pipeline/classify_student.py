@@ -163,7 +163,7 @@ def finetune_classifier(
             "reason": "no seeds-only baseline was trained (--no-seeds-baseline)",
         }
     elif select_on == "test":
-        selection = choose_model(metrics, baselines, "test")
+        selection = choose_model(metrics, baselines, "test", config.handover_confidence)
     else:
         selection = select_on_seeds(generated, seeds, labels, encoder, config, out)
     handed = out / "model"

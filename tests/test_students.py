@@ -157,13 +157,14 @@ SWAP = {"positive": "negative", "negative": "neutral", "neutral": "positive"}
 
 
 def test_value_report_student_wins_and_is_handed_over(fast, tmp_path):
-    run = make_run(tmp_path, rows_of(GOOD, offset=200), rows_of(SEEDS, offset=300))
-    test = write_test(tmp_path, rows_of({label: 5 for label in LABELS}, offset=400))
+    # One seed per label covers one of the five word pairs: seeds-only misses rows with the others.
+    run = make_run(tmp_path, rows_of(GOOD, offset=200), rows_of({label: 1 for label in LABELS}, offset=300))
+    test = write_test(tmp_path, rows_of({label: 10 for label in LABELS}, offset=400))
     metrics = finetune_classifier(run, test_file=test, teacher=ScriptedTeacher())
-    assert metrics["student"]["train_rows"] == 30 + 18 and metrics["rows"]["generated"] == 30
+    assert metrics["student"]["train_rows"] == 30 + 3 and metrics["rows"]["generated"] == 30
     teachers = {f"teacher/{way}" for way in ("zero_shot", "few_shot", "zero_shot_calibrated", "few_shot_calibrated")}
     assert set(metrics["baselines"]) == {"seeds_only/embedding_lr", *teachers}
-    assert metrics["baselines"]["teacher/few_shot_calibrated"]["shots"] == 6
+    assert metrics["baselines"]["teacher/few_shot_calibrated"]["shots"] == 3
     student = metrics["student"]["test"]
     assert student["accuracy"] == 1.0 and student["intervals"]["accuracy"]["low"] == 1.0
     assert set(student["per_label_recall"]) == set(LABELS)
@@ -174,6 +175,9 @@ def test_value_report_student_wins_and_is_handed_over(fast, tmp_path):
         assert diff["accuracy"]["estimate"] == pytest.approx(1.0 - own)
     selection = metrics["selection"]
     assert selection["on"] == "test" and selection["selected"] == "student"
+    assert metrics["baselines"]["seeds_only/embedding_lr"]["test"]["accuracy"] < 1.0
+    assert selection["paired_vs_best_seeds_only"]["accuracy"]["share_a_better"] >= 0.9
+    assert "of paired resamples" in selection["reason"]
     handed = load_student(run / "classifier" / "model")
     assert handed.predict(texts_of("negative", 1, offset=900)) == ["negative"]
     assert json.loads((run / "classifier" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
@@ -197,6 +201,37 @@ def test_do_no_harm_hands_over_seeds_only_when_generated_rows_hurt(fast, tmp_pat
     truth = rows_of({label: 5 for label in LABELS}, offset=400)
     assert handed.predict([t for t, _ in truth]) == [label for _, label in truth]
     assert metrics["student"]["test"]["accuracy"] < metrics["baselines"]["seeds_only/embedding_lr"]["test"]["accuracy"]
+
+
+def test_seed_folds_leave_out_paraphrases_of_the_held_out_seeds(fast, tmp_path):
+    # Generated rows that copy seeds verbatim: a fold's student must not train on the copies of
+    # the seeds it is scored on, or the seeds-fold check rewards the leak.
+    seeds = rows_of(SEEDS, 300)
+    run = make_run(tmp_path, seeds + seeds, seeds)  # two copies of each seed
+    metrics = finetune_classifier(run, teacher_baseline=False, select_on="seeds")
+    selection = metrics["selection"]
+    held_per_fold = len(seeds) // selection["folds"]
+    assert selection["generated_rows_per_fold"] == [2 * (len(seeds) - held_per_fold)] * selection["folds"]
+
+
+def test_without_held_out_drops_rows_nearest_a_held_out_seed():
+    from pipeline.classify_value import without_held_out
+
+    generated = [("a", "x"), ("b", "y"), ("c", "x")]
+    assert without_held_out(generated, [0, 2, 1], [2]) == [("a", "x"), ("c", "x")]
+    assert without_held_out(generated, [0, 2, 1], []) == generated
+
+
+def test_a_lead_within_noise_hands_over_seeds_only(fast, tmp_path):
+    # Student and seeds-only both perfect on the test rows: no resample shows the student better.
+    run = make_run(tmp_path, rows_of(GOOD, offset=200), rows_of(SEEDS, offset=300))
+    test = write_test(tmp_path, rows_of({label: 5 for label in LABELS}, offset=400))
+    metrics = finetune_classifier(run, test_file=test, teacher_baseline=False)
+    assert metrics["student"]["test"]["accuracy"] == 1.0
+    assert metrics["baselines"]["seeds_only/embedding_lr"]["test"]["accuracy"] == 1.0
+    selection = metrics["selection"]
+    assert selection["selected"] == "seeds_only/embedding_lr" and "not surely better" in selection["reason"]
+    assert selection["handover_confidence"] == 0.9
 
 
 def test_select_on_test_needs_a_test_file(fast, tmp_path):
