@@ -78,7 +78,9 @@ def main() -> None:
 
 def stratified_sample(path: Path, n: int, out: Path, seed: int = 0) -> Path:
     """n rows of a JSONL test file with each label's share kept (largest remainders), seeded."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from generator.seeds.labeled import read_labeled  # the reader finetune uses: JSONL or CSV
+
+    rows = [{"text": text, "label": label} for _, text, label in read_labeled(path, None)]
     by_label: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         by_label.setdefault(str(row["label"]), []).append(row)

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import USER_ERRORS, engine_log_hint, fail
+from cli.common import USER_ERRORS, engine_log_hint, fail, teacher_unavailable
 from cli.quiet import ENGINE_LOG, quiet_run
+from generator.teachers.base import TeacherUnavailable
 
 
 def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
@@ -60,9 +61,9 @@ def estimate(
     except USER_ERRORS as exc:
         fail(str(exc))
         return
-    except Exception:
+    except TeacherUnavailable as exc:
         engine_log_hint(log_dir)
-        raise
+        teacher_unavailable(exc)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -246,6 +246,7 @@ class Flow:
                 for item in items:
                     self._submit(session, [item])
                 return
+            log.warning("the teacher refused a request: %s: %s", type(exc).__name__, exc)
             self._fresh_arrivals([(items[0][0], Completion.failed(f"{type(exc).__name__}: {exc}"))])
 
     def _stream_step(self, stage: str) -> None:

@@ -174,6 +174,8 @@ class Gateway:
         except Exception as exc:
             rest = [k for k in range(len(requests)) if k not in done]
             if len(rest) == 1:
+                # Retried as a failed attempt; the log keeps the cause, which the retry would hide.
+                log.warning("the teacher refused a request: %s: %s", type(exc).__name__, exc)
                 yield index[rest[0]], Completion.failed(f"{type(exc).__name__}: {exc}")
                 return
             half = len(rest) // 2

@@ -269,7 +269,10 @@ class OpenAITeacher:
         try:
             session.submit(list(enumerate(requests)))
             while session.tasks or session.failed is not None:
-                yield from session.wait()
+                # Not `yield from` a list: a Ray streaming actor sends into this generator, and a list
+                # iterator has no `send` (AttributeError, the request counted as refused).
+                for item in session.wait():  # noqa: UP028
+                    yield item
         finally:
             session.close()  # consumer stopped early or a dead backend: leave nothing running
 

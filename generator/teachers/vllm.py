@@ -194,7 +194,10 @@ class VLLMTeacher:
         try:
             session.submit(list(enumerate(requests)))
             while session.pending:
-                yield from session.wait()
+                # Not `yield from` a list: a Ray streaming actor sends into this generator, and a list
+                # iterator has no `send` (AttributeError, the request counted as refused).
+                for item in session.wait():  # noqa: UP028
+                    yield item
         finally:
             session.close()  # consumer stopped early: never leave requests behind for the next batch
 
