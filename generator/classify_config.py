@@ -85,7 +85,7 @@ class LabeledGeneration(BaseModel):
     overgenerate: float = Field(2.0, ge=1.0)
     max_attempts: int = Field(3, ge=1, description="tries per request before quarantine")
     max_tokens_budget: int | None = Field(None, ge=1, description="stop cleanly after this many tokens in+out")
-    sampling: SamplingConfig = SamplingConfig(temperature=0.9, top_p=0.95, max_tokens=512)
+    sampling: SamplingConfig = SamplingConfig(temperature=0.9, top_p=1.0, max_tokens=512)
 
 
 VerificationMethod = Literal["vote", "calibrated", "likelihood", "confident_learning", "ensemble"]

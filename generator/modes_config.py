@@ -28,7 +28,7 @@ class EvolConfig(BaseModel):
     # of its own parent by construction (10-20 words added to a short prompt keep ROUGE-L near
     # 0.7); elimination's no-information-gain rule (max_parent_rouge) is the paper's test for that.
     skip_filters: list[str] = Field(default_factory=lambda: ["rouge_l"])
-    sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=0.95, max_tokens=256)
+    sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=1.0, max_tokens=256)
 
 
 class AugmentConfig(BaseModel):
@@ -41,7 +41,7 @@ class AugmentConfig(BaseModel):
     paraphrases: int = Field(0, ge=0, le=8, description="paraphrases per source row (0: off)")
     pivots: list[str] = Field(default_factory=list, description="round-trip languages, e.g. [French, German]")
     language: str = Field("English", description="the language rows are in (the round trip returns to it)")
-    sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=0.95, max_tokens=256)
+    sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=1.0, max_tokens=256)
     translation_sampling: SamplingConfig = SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=320)
 
     @field_validator("pivots")
@@ -64,5 +64,5 @@ class MultiTurnConfig(BaseModel):
     turns: int = Field(0, ge=0, le=6, description="follow-up exchanges per row (0: off)")
     share: float = Field(1.0, gt=0, le=1, description="share of kept rows that get follow-ups (seeded draw)")
     seed: int = 0
-    question_sampling: SamplingConfig = SamplingConfig(temperature=0.8, top_p=0.95, max_tokens=128)
-    answer_sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=0.95, max_tokens=512)
+    question_sampling: SamplingConfig = SamplingConfig(temperature=0.8, top_p=1.0, max_tokens=128)
+    answer_sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=1.0, max_tokens=512)

@@ -24,8 +24,8 @@ class GenerationConfig(BaseModel):
     max_attempts: int = Field(3, ge=1, description="tries per request before quarantine")
     overgenerate: float = Field(2.0, ge=1.0, description="expected candidates needed per kept row")
     max_tokens_budget: int | None = Field(None, ge=1, description="stop cleanly after this many tokens in+out")
-    instruction_sampling: SamplingConfig = SamplingConfig(temperature=0.9, top_p=0.95, max_tokens=768)
-    response_sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=0.95, max_tokens=512)
+    instruction_sampling: SamplingConfig = SamplingConfig(temperature=0.9, top_p=1.0, max_tokens=768)
+    response_sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=1.0, max_tokens=512)
 
     @model_validator(mode="after")
     def _demos_fit(self) -> GenerationConfig:

@@ -17,7 +17,7 @@ def request(**sampling) -> ChatRequest:
 
 
 def test_neutral_values_leave_dumps_and_ids_as_before():
-    assert SamplingConfig().model_dump() == {"temperature": 0.7, "top_p": 0.95, "max_tokens": 512}
+    assert SamplingConfig().model_dump() == {"temperature": 0.7, "top_p": 1.0, "max_tokens": 512}
     # The identity a request had before top_k/min_p existed.
     before = {
         "messages": MESSAGES,
@@ -29,9 +29,10 @@ def test_neutral_values_leave_dumps_and_ids_as_before():
         "revision": "r",
         "endpoint": "e",
     }
-    assert request().request_id("m", "r", "e") == stable_hash(before, length=32)
-    assert request(min_p=0.05).request_id("m", "r", "e") != request().request_id("m", "r", "e")
-    assert request(top_k=50).request_id("m", "r", "e") != request().request_id("m", "r", "e")
+    old = request(top_p=0.95)
+    assert old.request_id("m", "r", "e") == stable_hash(before, length=32)
+    assert request(top_p=0.95, min_p=0.05).request_id("m", "r", "e") != old.request_id("m", "r", "e")
+    assert request(top_p=0.95, top_k=50).request_id("m", "r", "e") != old.request_id("m", "r", "e")
     assert SamplingConfig(min_p=0.05, top_k=40).model_dump()["min_p"] == 0.05
 
 
@@ -49,4 +50,4 @@ def test_vllm_sampling_params_carry_them():
     params = teacher.sampling_params(request(top_p=1.0, top_k=40, min_p=0.05))
     assert (params.top_p, params.top_k, params.min_p) == (1.0, 40, 0.05)
     neutral = teacher.sampling_params(request())
-    assert (neutral.top_p, neutral.top_k, neutral.min_p) == (0.95, 0, 0.0)
+    assert (neutral.top_p, neutral.top_k, neutral.min_p) == (1.0, 0, 0.0)
