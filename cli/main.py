@@ -7,7 +7,9 @@ message with exit code 2, never as a traceback.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -56,5 +58,25 @@ def _global_options(
 register_service_commands(app)  # serve, submit, status, cancel, download
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the main thread is. A BaseException, like KeyboardInterrupt, so no
+    `except Exception` on the way swallows it and every `finally` runs: the engine is shut down
+    (its processes would otherwise outlive us) and the journal is flushed."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM stops at once, cleanup or not
+    raise Terminated()
+
+
 def main() -> None:
-    app()
+    # `kill PID`, `docker stop`, a batch scheduler's time limit: stop as cleanly as Ctrl-C would.
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        app()
+    except Terminated:
+        typer.echo(
+            "stopped (SIGTERM): finished completions are in the run's journal; run the same command again to resume",
+            err=True,
+        )
+        raise SystemExit(128 + signal.SIGTERM) from None

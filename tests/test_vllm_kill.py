@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -76,3 +77,37 @@ def test_real_engine_kill_and_resume_uses_every_journaled_completion_once(tmp_pa
         if answer and answer["id"] in before and "output" in row and row.get("stage") != "validation":
             assert responses.parse(before[answer["id"]].text).output.strip() == row["output"]
     assert not verify(out)
+
+
+def test_sigterm_stops_the_run_and_its_engine_processes(tmp_path):
+    """`kill PID` (not the group): the CLI shuts its engine down on the way out, so no vLLM
+    process outlives it, and what was journaled stays readable for a resume."""
+    import psutil
+
+    out = tmp_path / "run"
+    args = cli("generate", "--seeds", str(GENERAL_SEEDS), "--num", "6", "--out", str(out), "--no-progress")
+    config = tmp_path / "eager.yaml"
+    config.write_text("teacher:\n  enforce_eager: true\n")
+    args += ["--config", str(config)]
+    proc = subprocess.Popen(args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = out / "journal.jsonl"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_bytes().count(b"\n") >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "run ended before it could be stopped: " + proc.stderr.read()[-2000:]
+    engine = psutil.Process(proc.pid).children(recursive=True)
+    assert engine, "the engine runs in child processes"
+    try:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 143, stderr[-3000:]
+        assert "run the same command again to resume" in stderr
+        _, alive = psutil.wait_procs(engine, timeout=60)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        for leftover in engine:  # a failed check must not leave an engine running for the next test
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover.kill()
+    assert scan(journal).entries  # the finished completions survive for a resume
