@@ -110,7 +110,14 @@ def test_refilter_writes_a_new_version_without_generating(tmp_path):
     again = ScriptedTeacher()
     refilter(run_dir, strict, teacher=again)
     assert again.calls == []  # every judged row answered from the run's journal
-    assert rows(run_dir / "train.jsonl") == rows(run_dir / ".versions" / "00002" / "train.jsonl")
+    third, second = rows(run_dir / "train.jsonl"), rows(run_dir / ".versions" / "00002" / "train.jsonl")
+    assert [without_previous(r) for r in third] == [without_previous(r) for r in second]
+    # `previous` is the verdict of the version re-filtered: version 2 kept every row version 3 keeps.
+    assert all(r["meta"]["previous"] == "kept" for r in third)
+
+
+def without_previous(row: dict) -> dict:
+    return {**row, "meta": {k: v for k, v in row["meta"].items() if k != "previous"}}
 
 
 def test_refilter_with_the_runs_own_config_reproduces_the_kept_rows(tmp_path):
