@@ -56,6 +56,17 @@ def vllm_teacher():
     teacher.close()
 
 
+def wait_for_journal(proc: subprocess.Popen, journal: Path, lines: int, timeout: float = 600.0) -> None:
+    """Until a running CLI run has journaled `lines` completions: the moment to interrupt it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_bytes().count(b"\n") >= lines:
+            break
+        time.sleep(0.2)
+    stderr = proc.stderr.read()[-2000:] if proc.poll() is not None and proc.stderr else ""
+    assert proc.poll() is None, "run ended before it could be interrupted: " + stderr
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,13 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 from rundir.journal import scan
 from rundir.publish import verify
-from tests.conftest import GENERAL_SEEDS, ROOT, cli, cli_env
+from tests.conftest import GENERAL_SEEDS, ROOT, cli, cli_env, wait_for_journal
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -39,12 +38,7 @@ def test_killed_stream_resumes_and_replays_round_based_to_the_same_rows(tmp_path
         args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     journal = out / "journal.jsonl"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_bytes().count(b"\n") >= 10:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "run ended before it could be killed: " + proc.stderr.read()[-2000:]
+    wait_for_journal(proc, journal, 10)
     os.killpg(proc.pid, signal.SIGKILL)  # mid-stream: requests of several stages are in the engine
     proc.wait()
     before = scan(journal).entries

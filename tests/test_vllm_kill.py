@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 from prompts import get_spec
 from rundir.journal import scan
 from rundir.publish import verify
-from tests.conftest import GENERAL_SEEDS, ROOT, cli, cli_env
+from tests.conftest import GENERAL_SEEDS, ROOT, cli, cli_env, wait_for_journal
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -44,12 +43,7 @@ def test_real_engine_kill_and_resume_uses_every_journaled_completion_once(tmp_pa
         args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     journal = out / "journal.jsonl"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_bytes().count(b"\n") >= 4:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "run ended before it could be killed: " + proc.stderr.read()[-2000:]
+    wait_for_journal(proc, journal, 4)
     os.killpg(proc.pid, signal.SIGKILL)  # the engine core and workers die with it
     proc.wait()
     before = scan(journal).entries
@@ -91,12 +85,7 @@ def test_sigterm_stops_the_run_and_its_engine_processes(tmp_path):
     args += ["--config", str(config)]
     proc = subprocess.Popen(args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = out / "journal.jsonl"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_bytes().count(b"\n") >= 2:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "run ended before it could be stopped: " + proc.stderr.read()[-2000:]
+    wait_for_journal(proc, journal, 2)
     engine = psutil.Process(proc.pid).children(recursive=True)
     assert engine, "the engine runs in child processes"
     try:
