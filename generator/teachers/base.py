@@ -43,7 +43,7 @@ class SamplingConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     temperature: float = Field(0.7, ge=0)
-    # 1.0 by measurement (bench/sampling_cost.py, README "Sampling defaults"): on vLLM's CPU
+    # 1.0 by measurement (bench/sampling_cost.py, README "Sampling and start-up"): on vLLM's CPU
     # sampler top_p 0.95 cost ~27% of decode speed and bought no diversity.
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(512, ge=1)
