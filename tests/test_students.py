@@ -268,3 +268,16 @@ def test_cli_value_table_and_report(fast, tmp_path):
     short = make_run(tmp_path / "short", rows_of({"positive": 9, "negative": 2, "neutral": 9}), rows_of(SEEDS))
     refused = runner.invoke(app, ["finetune", "classifier", str(short)])
     assert refused.exit_code == 2 and "'negative' has 2 kept row(s)" in refused.output
+
+
+@pytest.mark.parametrize("on", ["seeds", "test"])
+def test_a_student_chosen_on_seeds_carries_a_note_to_check_it_on_real_rows(on):
+    from pipeline.classify_value import _decision, summary_table
+
+    student, best = {"accuracy": 0.875, "macro_f1": 0.87}, {"accuracy": 0.786, "macro_f1": 0.78}
+    paired = {"accuracy": {"share_a_better": 0.97}}
+    selection = _decision(on, {}, student, "seeds_only/setfit", best, paired, 0.9)
+    assert selection["selected"] == "student"
+    assert ("--test FILE" in selection["note"]) == (on == "seeds")
+    metrics = {"labels": [], "student": {"recipe": "setfit"}, "selection": {**selection, "handed_over": "m"}}
+    assert f"note: {selection['note']}" in summary_table(metrics).splitlines()
