@@ -73,7 +73,8 @@ def estimate(
         f"  rounds {plan['rounds']}, instruction prompts {plan['instruction_prompts']}, "
         f"responses {plan['responses']}, expected kept {plan['expected_kept']}"
     )
-    typer.echo(f"  tokens in {tokens['in']}, out {tokens['out']}, total {tokens['total']}")
+    low, high = tokens["total_interval_95"]
+    typer.echo(f"  tokens in {tokens['in']}, out {tokens['out']}, total {tokens['total']} (95% interval {low}-{high})")
     typer.echo(f"  wall time ~{result['wall_seconds']} s (from a {calibration_prompts}-prompt calibration)")
     if "cost" in result:
         typer.echo(f"  cost ~{result['cost']['total']} at {gpu_hour_price} per GPU hour")

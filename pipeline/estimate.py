@@ -4,19 +4,28 @@ A short calibration batch runs the real first round — the same prompts a run w
 through the same filters — on the configured teacher. Its per-request token counts, yields and
 throughput then drive a simulation of the Self-Instruct loop (rounds, minimum batch, overshoot),
 so the estimate follows the algorithm rather than a straight line.
+
+A few calibration prompts cannot pin a run's tokens down: completion lengths are heavy-tailed (one
+instruction that runs to `max_tokens` doubles a small batch), so the total comes with a 95%
+interval from a two-level bootstrap — resample the calibration (what it could have measured),
+then draw the run's requests from that resample (what the run itself will draw).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from conf.config import SeedforgeConfig
+from generator.calls import Call
 from generator.gateway import Gateway
 from generator.seeds import read_seeds
 from generator.selfinstruct import INSTRUCTION_STAGE, RESPONSE_STAGE, SelfInstruct
-from generator.teachers.base import Teacher
+from generator.teachers.base import ChatRequest, Completion, Teacher
 from generator.teachers.registry import build_teacher
 from pipeline.filtering import GatewayJudge, build_chains, needs_judge
 from pipeline.instruct import seed_records
@@ -24,6 +33,34 @@ from pipeline.instruct import seed_records
 
 def _per(total: float, n: float) -> float:
     return total / n if n else 0.0
+
+
+class _Recorder:
+    """A journal that remembers nothing for reuse: it keeps each attempt's tokens and the
+    template it was rendered from, which the bootstrap resamples."""
+
+    def __init__(self) -> None:
+        self.spec_of: dict[str, str] = {}
+        self.tokens: dict[str, list[int]] = {}
+
+    def get(self, request_id: str) -> Completion | None:
+        return None
+
+    def put_many(self, items: Sequence[tuple[str, Completion]]) -> None:
+        for request_id, completion in items:
+            spec = self.spec_of.get(request_id, "")
+            self.tokens.setdefault(spec, []).append(completion.prompt_tokens + completion.completion_tokens)
+
+    def sync(self) -> None:
+        pass
+
+
+class _RecordingGateway(Gateway):
+    def request_for(self, call: Call, attempt: int) -> ChatRequest:
+        request = super().request_for(call, attempt)
+        assert isinstance(self.journal, _Recorder)
+        self.journal.spec_of[self.request_id(request)] = call.spec.name
+        return request
 
 
 def calibrate(config: SeedforgeConfig, seeds_path: str, teacher: Teacher, prompts: int) -> dict[str, Any]:
@@ -38,19 +75,38 @@ def calibrate(config: SeedforgeConfig, seeds_path: str, teacher: Teacher, prompt
             "max_tokens_budget": None,
         }
     )
-    gateway = Gateway(teacher, base_seed=calibration.seed, max_attempts=calibration.max_attempts)
+    recorder = _Recorder()
+    gateway = _RecordingGateway(
+        teacher, base_seed=calibration.seed, max_attempts=calibration.max_attempts, journal=recorder
+    )
     judge = GatewayJudge() if needs_judge(config.filters) else None
     chains = build_chains(config.filters, seed_records(seeds), judge)
     if judge is not None:
         judge.gateway = gateway
     started = time.perf_counter()
-    result = SelfInstruct(calibration, gateway, chains.instruction, chains.response).run(seeds.tasks)
+    runner = SelfInstruct(calibration, gateway, chains.instruction, chains.response)
+    result = runner.run(seeds.tasks)
     instr = gateway.stats[INSTRUCTION_STAGE]
     resp = gateway.stats.get(RESPONSE_STAGE)
     records = result.records
     candidates = [r for r in records if "instruction_request" in r.meta]
     responded = [r for r in candidates if "response_request" in r.meta]
     kept = [r for r in records if not r.rejected]
+    answered: dict[str, int] = {}
+    for record in responded:
+        key = record.meta["instruction_request"]["id"]
+        answered[key] = answered.get(key, 0) + 1
+    # One entry per instruction prompt, prompts that gave no answered candidate included.
+    per_prompt = sorted(answered.values()) + [0] * max(instr.requests - len(answered), 0)
+    survived = [0 if r.rejected else 1 for r in responded]
+    samples = {
+        "answered_per_prompt": per_prompt,
+        "response_kept": survived,
+        "instruction_attempt_tokens": recorder.tokens.get(runner.instruction_spec.name, []),
+        "response_attempt_tokens": recorder.tokens.get(runner.response_spec.name, []),
+        "instruction_attempts_per_request": _per(instr.attempts, instr.requests),
+        "response_attempts_per_request": _per(resp.attempts, resp.requests) if resp else 1.0,
+    }
     return {
         "prompts": prompts,
         "seconds": round(time.perf_counter() - started, 3),
@@ -68,6 +124,7 @@ def calibrate(config: SeedforgeConfig, seeds_path: str, teacher: Teacher, prompt
             "pass_rate": _per(len(kept), len(responded)),
             "tokens_per_second": _per(resp.completion_tokens, resp.teacher_seconds) if resp else 0.0,
         },
+        "samples": samples,
     }
 
 
@@ -92,6 +149,36 @@ def simulate(config: SeedforgeConfig, num: int, cal: dict[str, Any]) -> dict[str
         "responses": round(responses),
         "expected_kept": round(min(kept, num)),
     }
+
+
+def token_interval(
+    config: SeedforgeConfig, num: int, samples: dict[str, Any], draws: int = 2000, seed: int = 0
+) -> tuple[int, int]:
+    """95% interval of a run's total tokens (two-level bootstrap over the calibration samples)."""
+    rng = np.random.default_rng(seed)
+    answered = np.asarray(samples["answered_per_prompt"], dtype=float)
+    kept = np.asarray(samples["response_kept"], dtype=float)
+    t_instr = np.asarray(samples["instruction_attempt_tokens"], dtype=float)
+    t_resp = np.asarray(samples["response_attempt_tokens"], dtype=float)
+    if not len(answered) or not len(t_instr):
+        return 0, 0
+    totals = np.empty(draws)
+    for b in range(draws):
+        per_prompt = float(rng.choice(answered, len(answered)).mean())
+        pass_rate = float(rng.choice(kept, len(kept)).mean()) if len(kept) else 0.0
+        plan = simulate(
+            config,
+            num,
+            {"instruction": {"candidates": per_prompt, "pass_rate": 1.0}, "response": {"pass_rate": pass_rate}},
+        )
+        n_instr = round(plan["instruction_prompts"] * samples["instruction_attempts_per_request"])
+        n_resp = round(plan["responses"] * samples["response_attempts_per_request"])
+        total = rng.choice(rng.choice(t_instr, len(t_instr)), n_instr).sum()
+        if len(t_resp) and n_resp:
+            total += rng.choice(rng.choice(t_resp, len(t_resp)), n_resp).sum()
+        totals[b] = total
+    low, high = np.percentile(totals, [2.5, 97.5])
+    return int(low), int(high)
 
 
 def estimate(
@@ -127,6 +214,7 @@ def estimate(
             "in": round(tokens_in),
             "out": round(out_instr + out_resp),
             "total": round(tokens_in + out_instr + out_resp),
+            "total_interval_95": list(token_interval(config, num, cal["samples"])),
         },
         "wall_seconds": round(seconds, 1),
         "teacher": {"model": teacher.model_name, "revision": teacher.revision, "endpoint": teacher.endpoint},

@@ -1,4 +1,4 @@
-"""`estimate` against the real engine: its token forecast must match a real run within 30%."""
+"""`estimate` against the real engine: a real run's tokens fall inside its forecast interval."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from tests.conftest import GENERAL_SEEDS
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
-def test_estimate_matches_a_small_run_within_30_percent(vllm_teacher, tmp_path):
+def test_a_small_run_falls_inside_the_forecast_interval(vllm_teacher, tmp_path):
     config = load_config(overrides={"generation": {"num": 12, "min_prompts_per_round": 12, "prompts_per_round": 12}})
-    forecast = estimate(config, str(GENERAL_SEEDS), 12, teacher=vllm_teacher, calibration_prompts=6, gpu_hour_price=2.5)
+    # The CLI's default calibration (8 prompts) for a 12-prompt run.
+    forecast = estimate(config, str(GENERAL_SEEDS), 12, teacher=vllm_teacher, gpu_hour_price=2.5)
     summary = generate(config, GENERAL_SEEDS, tmp_path / "run", teacher=vllm_teacher)
     teacher = summary.stats["teacher"]
     actual = teacher["prompt_tokens"] + teacher["completion_tokens"]
-    predicted = forecast["tokens"]["total"]
-    assert abs(predicted - actual) / actual <= 0.30, (predicted, actual, forecast["plan"], summary.stats["run"])
+    low, high = forecast["tokens"]["total_interval_95"]
+    report = (low, forecast["tokens"]["total"], high, actual, forecast["plan"], forecast["calibration"]["samples"])
+    assert low <= actual <= high, report
+    # An interval that says nothing would pass the line above: it must be informative too.
+    assert high <= 2.5 * low, report
     assert forecast["plan"]["instruction_prompts"] >= 8 and forecast["wall_seconds"] > 0
     # wall_seconds is rounded to 0.1 s and the cost to 4 decimals: 0.05 s at 2.5/h is 3.5e-5
     assert forecast["cost"]["total"] == pytest.approx(forecast["wall_seconds"] / 3600 * 2.5, abs=1e-4)
