@@ -6,7 +6,10 @@ minimises the wall time depends on how many tokens the run decodes. Each (mode, 
 fresh CLI process on the embedded teacher, timed from launch to exit; stats.json gives the
 engine's start seconds and the teacher's tokens/s.
 
-    python bench/startup_modes.py [--sizes 40 200] [--modes compiled eager]
+    python bench/startup_modes.py [--sizes 40 200] [--modes compiled eager] [--extrapolate 1000]
+
+With two or more sizes, a straight line (start-up + seconds per row) is fitted per mode and read
+at `--extrapolate` rows, labelled as an extrapolation; the measured sizes are what the ratio uses.
 
 The last line, `ratio: X`, is eager wall / compiled wall at the largest size (> 1: compiled wins).
 """
@@ -51,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[40, 200])
     parser.add_argument("--modes", nargs="+", default=["compiled", "eager"], choices=["compiled", "eager"])
+    parser.add_argument("--extrapolate", type=int, default=1000, help="row count the fitted lines are read at")
     args = parser.parse_args()
     results: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="seedforge-startup-") as tmp:
@@ -62,6 +66,23 @@ def main() -> None:
                     f"{r['tokens']:8.0f} tokens out  {r['tps']:7.1f} tokens/s  kept {r['kept']:.0f}",
                     flush=True,
                 )
+    fits = {}
+    for mode in args.modes:
+        points = sorted((size, results[mode, size]["wall"]) for size in args.sizes if (mode, size) in results)
+        if len(points) >= 2:  # least squares line through the measured sizes: start-up + seconds per row
+            n = len(points)
+            mean_x = sum(x for x, _ in points) / n
+            mean_y = sum(y for _, y in points) / n
+            slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+            fits[mode] = (mean_y - slope * mean_x, slope)
+            print(
+                f"{mode:<8} fit: wall = {fits[mode][0]:.1f} s + {slope:.2f} s/row; "
+                f"{args.extrapolate} rows ~ {fits[mode][0] + slope * args.extrapolate:.0f} s "
+                "(extrapolated, not measured)"
+            )
+    if len(fits) == 2 and fits["compiled"][1] != fits["eager"][1]:
+        (a_c, b_c), (a_e, b_e) = fits["compiled"], fits["eager"]
+        print(f"the two lines cross at ~{(a_c - a_e) / (b_e - b_c):.0f} rows (compiled wins above if positive)")
     top = max(args.sizes)
     if ("eager", top) in results and ("compiled", top) in results:
         print(f"ratio: {results['eager', top]['wall'] / results['compiled', top]['wall']:.3f}")
