@@ -11,11 +11,13 @@ falling far behind is reported while it happens (generator/label_guard.py).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from generator.classify_config import LabeledTask
+from generator.flow import Flow
 from generator.gateway import Call, Gateway, Outcome
 from generator.label_guard import LabelGuard, Lag
 from generator.verify import Candidate, Embed, Verifier, VerifyContext, make_verifier, pick_shots
@@ -97,12 +99,13 @@ class LabeledGenerator:
             for label, n_prompts in guard.allocate(gen.texts_per_prompt, gen.max_prompts_per_label).items():
                 calls += [self._text_call(rng, label, descriptions[label], rounds, i) for i in range(n_prompts)]
                 call_labels += [label] * n_prompts
-            outcomes = self.gateway.run(calls, TEXT_STAGE)
             first = len(records)
-            candidates = self._candidates(outcomes, call_labels, rounds, records)
+            with self._round_traffic() as flow:
+                candidates = self._texts(flow, calls, call_labels, rounds, records)
+                verified = self._verify(candidates, rounds)
             for record in records[first:]:  # the teacher's invalid answers, quarantined
                 guard.observe(record)
-            for record in self._verify(candidates, rounds):
+            for record in verified:
                 if not record.rejected:
                     if guard.tally[record.label].need <= 0:
                         record = record.reject("quota", "over_target", target=targets[record.label])
@@ -117,6 +120,32 @@ class LabeledGenerator:
         met = all(e.need == 0 for e in guard.tally.values())
         stopped = "target" if met else "token_budget" if self.gateway.over_budget else "max_rounds"
         return LabeledResult(records, targets, rounds, stopped, guard, dict(self.context.facts))
+
+    @contextmanager
+    def _round_traffic(self) -> Iterator[Flow | None]:
+        if self.gateway.streams:
+            with self.gateway.open_flow() as flow:
+                yield flow
+        else:
+            yield None
+
+    def _texts(
+        self, flow: Flow | None, calls: list[Call], labels: list[str], round_no: int, records: list[Record]
+    ) -> list[Record]:
+        """The round's candidate texts. Streaming, each answer's verification requests are sent
+        as it arrives, so they decode beside the round's slower texts instead of after them;
+        verification later asks for exactly these (same calls), answered once."""
+        if flow is None:
+            return self._candidates(self.gateway.run(calls, TEXT_STAGE), labels, round_no, records)
+        tickets = [flow.submit(call, TEXT_STAGE) for call in calls]
+        candidates: list[Record] = []
+        for ticket, label in zip(tickets, labels, strict=True):
+            found = self._candidates([flow.take(ticket)], [label], round_no, records)
+            candidates += found
+            if self.verifier is not None and found:
+                for stage, call in self.verifier.calls_ahead([_candidate(r) for r in found], round_no):
+                    flow.send_ahead(call, stage)
+        return candidates
 
     def _text_call(self, rng: random.Random, label: str, description: str, round_no: int, index: int) -> Call:
         task, gen = self.task, self.task.generation
@@ -178,7 +207,7 @@ class LabeledGenerator:
     def _verify(self, candidates: list[Record], round_no: int) -> list[Record]:
         if self.verifier is None or not candidates:
             return candidates
-        judged = self.verifier.judge([Candidate(r.text, r.label, r.id) for r in candidates], round_no)
+        judged = self.verifier.judge([_candidate(r) for r in candidates], round_no)
         out = []
         for record, judgement in zip(candidates, judged, strict=True):
             info = {"method": self.verifier.name, **judgement.as_meta()}
@@ -188,3 +217,7 @@ class LabeledGenerator:
                 record = record.reject(VERIFY_STAGE, judgement.reason or "rejected", **evidence)
             out.append(record)
         return out
+
+
+def _candidate(record: Record) -> Candidate:
+    return Candidate(record.text, record.label, record.id)

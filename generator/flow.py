@@ -72,6 +72,8 @@ class _Ticket:
     cached: int = 0
     final: Outcome | None = None
     taken: bool = False
+    ahead: bool = False  # sent ahead for a call the strategy will submit again (see send_ahead)
+    journaled: set[str] = field(default_factory=set)  # request ids answered from the journal
 
 
 class Flow:
@@ -87,6 +89,8 @@ class Flow:
         self._queue: deque[int] = deque()
         self._sent: set[int] = set()
         self._busy_mark: float | None = None  # engine busy since (streaming: teacher time)
+        self._ahead: dict[str, int] = {}  # request id -> the ticket that sent it ahead
+        self._followers: dict[str, list[int]] = {}  # request id -> tickets waiting on its answer
 
     # -- the strategy's side ----------------------------------------------------------------------
 
@@ -98,6 +102,19 @@ class Flow:
         if self.streaming:
             self._pump()
         return ticket
+
+    def send_ahead(self, call: Call, stage: str) -> None:
+        """Send a request the strategy will submit later (e.g. verification of a text that has
+        arrived while the round's other texts decode). The later `submit` of the same call gets
+        this request's answers, as if it had sent them itself: nothing is asked twice, and the
+        outcome and its counts are the ones a plain submit gives. Never taken itself; if it is
+        never submitted again, it is abandoned at close. Round-based flows ignore it."""
+        if not self.streaming:
+            return
+        ticket = len(self._tickets)
+        self._tickets.append(_Ticket(call, stage, ahead=True))
+        self._issue(ticket)
+        self._pump()
 
     def done(self, ticket: int) -> bool:
         """Is the outcome of `ticket` final (so that `take` will not wait)?"""
@@ -138,10 +155,22 @@ class Flow:
         entry = self._tickets[ticket]
         gateway = self.gateway
         entry.request = gateway.request_for(entry.call, entry.attempt)
-        entry.request_id = gateway.request_id(entry.request)
-        found = gateway.journal.get(entry.request_id) if gateway.journal is not None else None
+        request_id = entry.request_id = gateway.request_id(entry.request)
+        leader = self._ahead.get(request_id)
+        if leader is not None and not entry.ahead:
+            sent = self._tickets[leader]
+            if request_id in sent.history:  # answered already
+                entry.cached += request_id in sent.journaled
+                self._arrive(ticket, sent.completions[sent.history.index(request_id)])
+            else:
+                self._followers.setdefault(request_id, []).append(ticket)
+            return
+        if entry.ahead:
+            self._ahead[request_id] = ticket
+        found = gateway.journal.get(request_id) if gateway.journal is not None else None
         if found is not None:
             entry.cached += 1
+            entry.journaled.add(request_id)
             self._arrive(ticket, found)
         else:
             (self._retries if retry else self._queue).append(ticket)
@@ -149,7 +178,8 @@ class Flow:
     def _arrive(self, ticket: int, completion: Completion) -> None:
         entry = self._tickets[ticket]
         assert entry.request is not None
-        entry.history.append(entry.request_id)
+        request_id = entry.request_id
+        entry.history.append(request_id)
         entry.completions.append(completion)
         tries = len(entry.history)
         outcome = check_completion(entry.call, completion, tries, list(entry.history), entry.request.seed)
@@ -158,6 +188,9 @@ class Flow:
         else:
             entry.attempt += 1
             self._issue(ticket, retry=True)
+        for follower in self._followers.pop(request_id, []) if entry.ahead else []:
+            self._tickets[follower].cached += request_id in entry.journaled
+            self._arrive(follower, completion)
 
     def _advance(self, stage: str) -> None:
         if self.streaming:

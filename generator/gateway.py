@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from generator.calls import Call, CompletionStore, Outcome, StageStats, check_completion, derive_seed
 from generator.flow import Flow
@@ -46,6 +47,7 @@ class Gateway:
         self.journal_every = journal_every
         self.stats: dict[str, StageStats] = {}
         self.teacher_calls = 0  # completions actually produced by the teacher (not the journal)
+        self.flow: Flow | None = None  # held open by a strategy (see open_flow); run() joins it
 
     @property
     def spent_tokens(self) -> int:
@@ -81,6 +83,23 @@ class Gateway:
     def stage_ends(self, stage: str) -> None:
         """A strategy has taken every outcome of `stage` it asked for, for now."""
 
+    @property
+    def streams(self) -> bool:
+        """Does the teacher take requests one by one (streaming), rather than in batches?"""
+        return isinstance(self.teacher, SessionTeacher) and self.teacher.in_flight > 0
+
+    @contextmanager
+    def open_flow(self) -> Iterator[Flow]:
+        """One flow for a stretch of work: every `run` inside joins it, so requests a strategy
+        sent ahead (Flow.send_ahead) answer the calls `run` makes later, and the engine keeps
+        holding them across what would otherwise be separate batches."""
+        with Flow(self) as flow:
+            self.flow = flow
+            try:
+                yield flow
+            finally:
+                self.flow = None
+
     def run(self, calls: Sequence[Call], stage: str) -> list[Outcome]:
         """Answer every call: validated output, or a quarantine verdict after max_attempts.
 
@@ -88,7 +107,10 @@ class Gateway:
         most its in-flight count at a time, and an invalid answer re-sent the moment it arrives
         instead of in a lone retry batch after the slowest request. Otherwise one batch per attempt.
         """
-        if calls and isinstance(self.teacher, SessionTeacher) and self.teacher.in_flight > 0:
+        if calls and self.flow is not None:
+            tickets = [self.flow.submit(call, stage) for call in calls]
+            return [self.flow.take(ticket) for ticket in tickets]
+        if calls and self.streams:
             with Flow(self) as flow:
                 tickets = [flow.submit(call, stage) for call in calls]
                 return [flow.take(ticket) for ticket in tickets]

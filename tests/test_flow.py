@@ -65,6 +65,46 @@ def test_taking_twice_counts_once():
         assert gateway.stats["responses"].requests == 1
 
 
+class MemoryJournal:
+    def __init__(self, items=()):
+        self.items = dict(items)
+        self.hits = 0
+
+    def get(self, request_id):
+        found = self.items.get(request_id)
+        self.hits += found is not None
+        return found
+
+    def put_many(self, items):
+        self.items.update(items)
+
+    def sync(self):
+        pass
+
+
+@pytest.mark.parametrize("order_seed", range(3))
+def test_calls_sent_ahead_answer_the_later_submit_once_with_the_same_outcomes_and_counts(order_seed):
+    # half of the calls were answered before (a resumed run): they come from the journal, counted as cached
+    warm = MemoryJournal()
+    Gateway(ScriptedTeacher(faults=flaky), max_attempts=3, journal=warm).run(calls(40)[:20], "responses")
+    plain = Gateway(ScriptedTeacher(faults=flaky), max_attempts=3, journal=MemoryJournal(warm.items))
+    expected = plain.run(calls(40), "responses")
+
+    teacher = SessionScriptedTeacher(in_flight=6, order_seed=order_seed, faults=flaky)
+    journal = MemoryJournal(warm.items)
+    gateway = Gateway(teacher, max_attempts=3, journal=journal)
+    with gateway.open_flow() as flow:
+        for call in calls(40)[::2]:  # every other call sent ahead, the rest not
+            flow.send_ahead(call, "responses")
+        got = gateway.run(calls(40), "responses")  # joins the open flow
+    assert summary(got) == summary(expected)
+    want = {k: v for k, v in plain.stats["responses"].as_dict().items() if k not in TIMELESS}
+    assert {k: v for k, v in gateway.stats["responses"].as_dict().items() if k not in TIMELESS} == want
+    assert want["cached"] > 0 and any(o.attempts > 1 for o in got)
+    assert gateway.teacher_calls == plain.teacher_calls == len(teacher.calls)  # nothing asked twice
+    assert journal.hits == plain.journal.hits  # each journaled request looked up once
+
+
 def small_config():
     return load_config(overrides={"generation": {"num": 30, "min_prompts_per_round": 4, "max_attempts": 2}})
 

@@ -214,3 +214,34 @@ def test_batch_calibration_removes_the_lean_estimated_from_the_texts_themselves(
     assert {label: sum(r["label"] == label for r in kept) for label in LABELS} == dict.fromkeys(LABELS, 4)
     prior = summary.stats["verification"]["calibration_prior"]
     assert max(prior, key=prior.get) == "positive" and sum(prior.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("method", "in_flight", "order_seed"), [("ensemble", 4, 0), ("ensemble", 16, 1), ("vote", 8, 2)]
+)
+def test_streaming_sends_verification_ahead_and_keeps_the_round_based_rows(tmp_path, method, in_flight, order_seed):
+    from tests.fakes import SessionScriptedTeacher
+
+    bias = {"biased_to": "positive"} if method == "ensemble" else {}  # the vote would starve two labels
+    extra = {"verification": {"samples": 3}} if method == "vote" else {}
+    batched = ScriptedTeacher(**bias)
+    base = run(tmp_path / "batched", batched, method, **extra)
+    streamed = SessionScriptedTeacher(in_flight=in_flight, order_seed=order_seed, **bias)
+    summary = run(tmp_path / "streamed", streamed, method, **extra)
+    rows = {name: (tmp_path / name / "run" / "train.jsonl").read_text() for name in ("batched", "streamed")}
+    assert rows["streamed"] == rows["batched"]
+    rejected = {name: (tmp_path / name / "run" / "rejected.jsonl").read_text() for name in ("batched", "streamed")}
+    assert rejected["streamed"] == rejected["batched"]
+    # nothing asked twice: every verification call sent ahead answered the later identical one
+    assert len(streamed.calls) == len(batched.calls)
+    assert summary.stats["teacher"]["calls"] == base.stats["teacher"]["calls"]
+    for stage, counts in base.stats["teacher"]["stages"].items():
+        got = summary.stats["teacher"]["stages"][stage]
+        assert {k: got[k] for k in ("requests", "attempts", "cached", "prompt_tokens", "completion_tokens")} == {
+            k: counts[k] for k in ("requests", "attempts", "cached", "prompt_tokens", "completion_tokens")
+        }
+    # verification requests went out while texts of the same round were still unanswered
+    events = [(event, title) for event, title, _ in streamed.log]
+    first_check = next(i for i, (event, title) in enumerate(events) if event == "submit" and title != "LabeledTexts")
+    last_text = max(i for i, (event, title) in enumerate(events) if event == "finish" and title == "LabeledTexts")
+    assert first_check < last_text

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from generator.classify_config import LabeledTask
-from generator.gateway import Gateway
+from generator.gateway import Call, Gateway
 
 # Texts -> (n, dim) unit vectors. Injected by the pipeline (the encoder lives with the filters).
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -59,6 +59,12 @@ class Judgement:
 
 class Verifier(Protocol):
     name: str
+
+    def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
+        """(stage, call) of the teacher requests `judge` will make for these candidates, so a
+        streaming run can send them while the round's other texts still decode. Exactly the
+        calls judge sends (same keys): anything else would be asked twice."""
+        ...
 
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]: ...
 

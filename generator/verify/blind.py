@@ -53,6 +53,33 @@ def _classify_call(
     return Call(spec, messages, sampling, key=key, choices=tuple(task.label_names), **kw)  # type: ignore[arg-type]
 
 
+def vote_calls(
+    task: LabeledTask,
+    texts: Sequence[str],
+    *,
+    samples: int,
+    sampling: SamplingConfig,
+    key: str,
+    shots: Sequence[tuple[str, str]] = (),
+) -> list[Call]:
+    """The blind classifier's requests for `texts`, `samples` votes each (see classify_texts)."""
+    return [
+        _classify_call(task, text, shots, sampling, f"{key}/{stable_hash(text)}/v{vote}")
+        for text in texts
+        for vote in range(samples)
+    ]
+
+
+def score_calls(
+    task: LabeledTask, texts: Sequence[str], *, key: str, shots: Sequence[tuple[str, str]] = ()
+) -> list[Call]:
+    """The label-scoring requests for `texts` (see label_probs)."""
+    return [
+        _classify_call(task, text, shots, SCORE_SAMPLING, f"{key}/{stable_hash(text)}", score="choices")
+        for text in texts
+    ]
+
+
 def classify_texts(
     gateway: Gateway,
     task: LabeledTask,
@@ -68,12 +95,7 @@ def classify_texts(
 
     `shots` are (text, label) demonstrations given as earlier chat turns; none = zero-shot.
     """
-    calls = [
-        _classify_call(task, text, shots, sampling, f"{key}/{stable_hash(text)}/v{vote}")
-        for text in texts
-        for vote in range(samples)
-    ]
-    outcomes = gateway.run(calls, stage)
+    outcomes = gateway.run(vote_calls(task, texts, samples=samples, sampling=sampling, key=key, shots=shots), stage)
     results = []
     for i in range(len(texts)):
         mine = outcomes[i * samples : (i + 1) * samples]
@@ -99,12 +121,8 @@ def label_probs(
     shots: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, float] | None]:
     """The teacher's probability of each label per text, as guided choice would decode it."""
-    calls = [
-        _classify_call(task, text, shots, SCORE_SAMPLING, f"{key}/{stable_hash(text)}", score="choices")
-        for text in texts
-    ]
     out: list[dict[str, float] | None] = []
-    for outcome in gateway.run(calls, stage):
+    for outcome in gateway.run(score_calls(task, texts, key=key, shots=shots), stage):
         scores = outcome.completion.choice_logprobs if outcome.ok and outcome.completion else None
         out.append(None if scores is None else {label: math.exp(scores[label]) for label in task.label_names})
     return out

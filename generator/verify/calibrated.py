@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from generator.classify_config import LabeledTask
-from generator.gateway import Gateway
+from generator.gateway import Call, Gateway
 from generator.verify.base import Candidate, Judgement, VerifyContext, argmax_judgement
-from generator.verify.blind import label_probs
+from generator.verify.blind import label_probs, score_calls
 
 STAGE = "verify_calibrated"
 
@@ -59,6 +59,10 @@ class CalibratedVerifier:
 
     def _probs(self, texts: Sequence[str], key: str) -> list[dict[str, float] | None]:
         return label_probs(self.ctx.gateway, self.ctx.task, texts, key=key, stage=STAGE, shots=self.ctx.shots)
+
+    def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
+        calls = score_calls(self.ctx.task, [c.text for c in candidates], key="calibrated", shots=self.ctx.shots)
+        return [(STAGE, call) for call in calls]
 
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
         labels = self.ctx.task.label_names

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from generator.gateway import Call
 from generator.verify.base import Candidate, Judgement, VerifyContext
 
 
@@ -53,6 +54,9 @@ class ConfidentLearningVerifier:
         if missing and self.ctx.embed is not None:
             self._vectors.update(zip(missing, self.ctx.embed(missing), strict=True))
         return np.stack([self._vectors[t] for t in texts])
+
+    def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
+        return []  # the encoder and the seeds decide; the teacher is not asked
 
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
         from cleanlab.filter import find_label_issues

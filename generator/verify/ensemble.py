@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from generator.gateway import Call
 from generator.verify.base import Candidate, Judgement, Verifier, VerifyContext, argmax_judgement
 
 
@@ -19,6 +20,9 @@ class EnsembleVerifier:
     def __init__(self, ctx: VerifyContext, make: Callable[[str, VerifyContext], Verifier]):
         self.ctx = ctx
         self.members = [make(name, ctx) for name in ctx.task.verification.members]
+
+    def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
+        return [item for member in self.members for item in member.calls_ahead(candidates, round_no)]
 
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
         verdicts = [member.judge(candidates, round_no) for member in self.members]

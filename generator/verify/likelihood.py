@@ -37,10 +37,13 @@ class LikelihoodVerifier:
         key = f"likelihood/{stable_hash(text)}/{label}"
         return Call(self.spec, messages, SCORE_SAMPLING, key=key, guided=False, score="reply")
 
+    def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
+        labels = self.ctx.task.labels
+        return [(STAGE, self._call(c.text, label.name, label.description)) for c in candidates for label in labels]
+
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
         task = self.ctx.task
-        calls = [self._call(c.text, label.name, label.description) for c in candidates for label in task.labels]
-        outcomes = self.ctx.gateway.run(calls, STAGE)
+        outcomes = self.ctx.gateway.run([call for _, call in self.calls_ahead(candidates, round_no)], STAGE)
         width = len(task.labels)
         out = []
         for i, candidate in enumerate(candidates):

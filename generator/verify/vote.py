@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from generator.gateway import Call
 from generator.verify.base import Candidate, Judgement, VerifyContext
-from generator.verify.blind import VERIFY_STAGE, classify_texts
+from generator.verify.blind import VERIFY_STAGE, classify_texts, vote_calls
 
 
 class VoteVerifier:
@@ -13,6 +14,19 @@ class VoteVerifier:
 
     def __init__(self, ctx: VerifyContext):
         self.ctx = ctx
+
+    def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
+        verification = self.ctx.task.verification
+        texts = [c.text for c in candidates]
+        calls = vote_calls(
+            self.ctx.task,
+            texts,
+            samples=verification.samples,
+            sampling=verification.sampling(),
+            key=f"verify/r{round_no}",
+            shots=self.ctx.shots,
+        )
+        return [(VERIFY_STAGE, call) for call in calls]
 
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
         verification = self.ctx.task.verification
