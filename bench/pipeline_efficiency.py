@@ -6,7 +6,10 @@ count, in the same process on the same engine.
 A run's figure is its teacher completion tokens over the wall time of the whole run after engine
 start (generation, filters, publishing: everything the user waits for). The engine is started
 before the first run, so no run pays for it. The last line is `ratio: X`, the lower of the two
-run/raw ratios (target >= 0.8).
+run/raw ratios (target >= 0.8). A labeled run's verification is mostly scoring reads (one prompt,
+no completion tokens), so for it a second figure is printed: the share of the run's wall time a
+raw engine would need for the same work (its chat tokens at raw tokens/s, its reads at the seconds
+per read of raw `llm.generate` on one batch of them).
 
     flock /tmp/seedforge-heavy.lock python bench/pipeline_efficiency.py [--rows 300]
         [--only instruct|labeled] [--in-flight N] [--no-prefix-caching] [--eager]
@@ -41,10 +44,30 @@ def raw_batch(teacher: Any, sent: list[Any], size: int) -> tuple[float, int, int
     return tokens / elapsed, tokens, len(batch)
 
 
+def raw_reads(teacher: Any, jobs: list[Any], size: int) -> float:
+    """Seconds per scoring read of `llm.generate` on one batch of `size` of the run's reads."""
+    reads = [item for job in jobs for item in zip(*job.engine_inputs(), strict=True)]
+    batch = random.Random(0).sample(reads, min(size, len(reads)))
+    started = time.perf_counter()
+    teacher.llm.generate([prompt for prompt, _ in batch], [params for _, params in batch], use_tqdm=False)
+    return (time.perf_counter() - started) / len(batch)
+
+
 def measure(name: str, teacher: Any, run: Any, in_flight: int) -> float:
+    import generator.teachers.vllm_session as session_module
+
     sent: list[Any] = []
     params = teacher.sampling_params
     teacher.sampling_params = lambda r: (sent.append(r), params(r))[1]  # records every chat request
+    jobs: list[Any] = []
+    score_job = session_module.ScoreJob
+
+    class RecordedJob(score_job):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            jobs.append(self)
+
+    session_module.ScoreJob = RecordedJob  # records every scoring request (likelihood, label scores)
     from pipeline.labeled import QuotaShortfall
 
     started = time.perf_counter()
@@ -54,6 +77,7 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int) -> float:
         summary = short.summary
     wall = time.perf_counter() - started
     teacher.sampling_params = params
+    session_module.ScoreJob = score_job
     stats = summary.stats["teacher"]
     run_tps = stats["completion_tokens"] / wall
     print(
@@ -68,6 +92,18 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int) -> float:
     print(f"{name}: raw llm.chat on {size} of its requests: {tokens} tokens, {raw_tps:.1f} tokens/s", flush=True)
     ratio = run_tps / raw_tps
     print(f"{name}: run / raw = {ratio:.3f}", flush=True)
+    if jobs:
+        # Scoring reads occupy the engine without a completion token; in the ratio above they only
+        # cost. The share of the run's wall time a raw engine would need for the same work says how
+        # busy the run kept it: chat tokens at raw tokens/s plus reads at raw seconds per read.
+        per_read = raw_reads(teacher, jobs, in_flight)
+        reads = sum(len(job.prompts) for job in jobs)
+        busy = stats["completion_tokens"] / raw_tps + reads * per_read
+        print(
+            f"{name}: {reads} scoring reads, raw llm.generate {per_read * 1000:.1f} ms per read; "
+            f"a raw engine would need {busy:.0f} s of the run's {wall:.0f} s: work share {busy / wall:.3f}",
+            flush=True,
+        )
     return ratio
 
 
