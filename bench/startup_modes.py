@@ -68,15 +68,21 @@ def main() -> None:
                 )
     fits = {}
     for mode in args.modes:
-        points = sorted((size, results[mode, size]["wall"]) for size in args.sizes if (mode, size) in results)
-        if len(points) >= 2:  # least squares line through the measured sizes: start-up + seconds per row
+        measured = [results[mode, size] for size in sorted(args.sizes) if (mode, size) in results]
+        if len(measured) >= 2:
+            # Engine start varies from run to run (compile time most), so the line is fitted to the
+            # time after it and the mean start is added back: start + a + b * rows.
+            start = sum(r["startup"] for r in measured) / len(measured)
+            points = [
+                (size, results[mode, size]["wall"] - results[mode, size]["startup"]) for size in sorted(args.sizes)
+            ]
             n = len(points)
             mean_x = sum(x for x, _ in points) / n
             mean_y = sum(y for _, y in points) / n
             slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
-            fits[mode] = (mean_y - slope * mean_x, slope)
+            fits[mode] = (start + mean_y - slope * mean_x, slope)
             print(
-                f"{mode:<8} fit: wall = {fits[mode][0]:.1f} s + {slope:.2f} s/row; "
+                f"{mode:<8} fit: wall = {fits[mode][0]:.1f} s + {slope:.2f} s/row (mean start {start:.0f} s); "
                 f"{args.extrapolate} rows ~ {fits[mode][0] + slope * args.extrapolate:.0f} s "
                 "(extrapolated, not measured)"
             )
