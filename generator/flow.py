@@ -1,20 +1,13 @@
 """Streaming teacher traffic, decided in request order.
 
-A round-based run idles the engine: a batch waits for its slowest request, screening waits for
-the batch, the next stage waits for screening. A `Flow` lets a strategy submit calls at any time
-and take their outcomes one by one: the teacher holds up to `in_flight` requests, an invalid
-completion is re-sent the moment it arrives, and new calls enter the engine while earlier ones
-are still decoding.
-
-Determinism is the caller's contract with `take`: outcomes are taken in submission order (a
-reorder buffer), so what a strategy decides never depends on which request finished first. A
-call's outcome is a function of its requests' completions alone (seeds derive from the call's
-key and attempt), and stage statistics are counted when an outcome is taken, so a rerun from the
-journal, at any in-flight count or in round-based batches, decides and counts the same.
-
-Teachers without a session (the scripted fakes, the Ray pool), or `in_flight: 0`, get the
-round-based schedule: queued requests are sent as one batch per stage when an outcome of that
-stage is needed, which is exactly the batches `Gateway.run` sends.
+A round-based run idles the engine (a batch waits for its slowest request, the next stage for
+the batch). A `Flow` lets a strategy submit calls at any time and take outcomes one by one: the
+teacher holds up to `in_flight` requests, and an invalid completion is re-sent as it arrives.
+Outcomes are taken in submission order (a reorder buffer) and counted when taken, and seeds
+derive from each call's key and attempt, so decisions and counts never depend on timing: a
+rerun from the journal, at any in-flight count or round-based, decides and counts the same.
+Teachers without a session (scripted fakes, the Ray pool) or `in_flight: 0` get round-based
+batches: one per stage when an outcome of it is needed, exactly what `Gateway.run` sends.
 """
 
 from __future__ import annotations
@@ -41,8 +34,7 @@ LOG_EVERY = 64  # streaming: one log line per this many outcomes taken in a stag
 
 
 class Gateway(Protocol):
-    """What a flow uses of its gateway (generator/gateway.py): the teacher and journal, request
-    ids and seeds, the stage counts, and round-based batches for teachers without a session."""
+    """What a flow uses of its gateway (generator/gateway.py)."""
 
     teacher: Teacher
     journal: CompletionStore | None
@@ -52,11 +44,8 @@ class Gateway(Protocol):
 
     @property
     def spent_tokens(self) -> int: ...
-
     def request_for(self, call: Call, attempt: int) -> ChatRequest: ...
-
     def request_id(self, request: ChatRequest) -> str: ...
-
     def _fresh(self, requests: list[ChatRequest], ids: list[str]) -> Iterator[tuple[int, Completion]]: ...
 
 
@@ -104,11 +93,9 @@ class Flow:
         return ticket
 
     def send_ahead(self, call: Call, stage: str) -> None:
-        """Send a request the strategy will submit later (e.g. verification of a text that has
-        arrived while the round's other texts decode). The later `submit` of the same call gets
-        this request's answers, as if it had sent them itself: nothing is asked twice, and the
-        outcome and its counts are the ones a plain submit gives. Never taken itself; if it is
-        never submitted again, it is abandoned at close. Round-based flows ignore it."""
+        """Send now a call the strategy will `submit` later: that submit gets these answers, with
+        the outcome and counts a plain submit gives. Abandoned at close if never submitted;
+        round-based flows ignore it."""
         if not self.streaming:
             return
         ticket = len(self._tickets)
@@ -121,9 +108,8 @@ class Flow:
         return self._tickets[ticket].final is not None
 
     def take(self, ticket: int, idle: Callable[[], None] | None = None) -> Outcome:
-        """The final outcome of `ticket` (validated, or quarantined after max_attempts), waiting
-        for the teacher as needed; `idle` runs after each batch of answers meanwhile (it may take
-        outcomes that are done and submit). Its statistics are counted now, once."""
+        """The final outcome of `ticket`, waiting as needed; `idle` runs after each batch of answers
+        meanwhile (it may take outcomes that are done, and submit). Counted now, once."""
         entry = self._tickets[ticket]
         while entry.final is None:
             self._advance(entry.stage)
@@ -266,8 +252,7 @@ class Flow:
         self._submit(self._session, items)
 
     def _submit(self, session: TeacherSession, items: list[tuple[int, ChatRequest]]) -> None:
-        """Send `items`; if the teacher refuses the group, send them one by one, so that one bad
-        request (a prompt over the context length) fails alone instead of sinking the others."""
+        """Send `items`; a refused group is re-sent one by one, so a bad request fails alone."""
         self._sent.update(t for t, _ in items)
         try:
             session.submit(items)
