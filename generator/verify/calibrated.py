@@ -21,6 +21,7 @@ from generator.verify.base import Candidate, Judgement, VerifyContext, argmax_ju
 from generator.verify.blind import label_probs, score_calls
 
 STAGE = "verify_calibrated"
+SCORE_KEY = "calibrated"  # judge and calls_ahead must ask under the same key
 
 
 def calibrate(probs: dict[str, float], prior: dict[str, float]) -> dict[str, float]:
@@ -61,12 +62,12 @@ class CalibratedVerifier:
         return label_probs(self.ctx.gateway, self.ctx.task, texts, key=key, stage=STAGE, shots=self.ctx.shots)
 
     def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
-        calls = score_calls(self.ctx.task, [c.text for c in candidates], key="calibrated", shots=self.ctx.shots)
+        calls = score_calls(self.ctx.task, [c.text for c in candidates], key=SCORE_KEY, shots=self.ctx.shots)
         return [(STAGE, call) for call in calls]
 
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
         labels = self.ctx.task.label_names
-        scored = self._probs([c.text for c in candidates], "calibrated")
+        scored = self._probs([c.text for c in candidates], SCORE_KEY)
         if self.ctx.task.verification.prior == "batch":
             self._seen += [p for p in scored if p is not None]
             prior = average(self._seen) if self._seen else dict.fromkeys(labels, 1.0 / len(labels))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from generator.gateway import Call
 from generator.verify.base import Candidate, Judgement, VerifyContext
@@ -15,31 +16,24 @@ class VoteVerifier:
     def __init__(self, ctx: VerifyContext):
         self.ctx = ctx
 
-    def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
+    def _asks(self, round_no: int) -> dict[str, Any]:
+        # One source for what judge asks and what calls_ahead sends: a drift would ask twice.
         verification = self.ctx.task.verification
-        texts = [c.text for c in candidates]
-        calls = vote_calls(
-            self.ctx.task,
-            texts,
-            samples=verification.samples,
-            sampling=verification.sampling(),
-            key=f"verify/r{round_no}",
-            shots=self.ctx.shots,
-        )
+        return {
+            "samples": verification.samples,
+            "sampling": verification.sampling(),
+            "key": f"verify/r{round_no}",
+            "shots": self.ctx.shots,
+        }
+
+    def calls_ahead(self, candidates: Sequence[Candidate], round_no: int) -> list[tuple[str, Call]]:
+        calls = vote_calls(self.ctx.task, [c.text for c in candidates], **self._asks(round_no))
         return [(VERIFY_STAGE, call) for call in calls]
 
     def judge(self, candidates: Sequence[Candidate], round_no: int) -> list[Judgement]:
         verification = self.ctx.task.verification
-        votes = classify_texts(
-            self.ctx.gateway,
-            self.ctx.task,
-            [c.text for c in candidates],
-            samples=verification.samples,
-            sampling=verification.sampling(),
-            key=f"verify/r{round_no}",
-            stage=VERIFY_STAGE,
-            shots=self.ctx.shots,
-        )
+        texts = [c.text for c in candidates]
+        votes = classify_texts(self.ctx.gateway, self.ctx.task, texts, stage=VERIFY_STAGE, **self._asks(round_no))
         out = []
         for candidate, vote in zip(candidates, votes, strict=True):
             detail = {"confidence": vote.confidence, "votes": vote.votes, "request_ids": vote.request_ids}
