@@ -6,9 +6,12 @@ throughput then drive a simulation of the Self-Instruct loop (rounds, minimum ba
 so the estimate follows the algorithm rather than a straight line.
 
 A few calibration prompts cannot pin a run's tokens down: completion lengths are heavy-tailed (one
-instruction that runs to `max_tokens` doubles a small batch), so the total comes with a 95%
-interval from a two-level bootstrap — resample the calibration (what it could have measured),
-then draw the run's requests from that resample (what the run itself will draw).
+instruction that runs to `max_tokens` doubles a small batch) and a prompt's yield is lumpy (many
+give nothing, a few give five), so the total comes with a 95% interval from a two-level Bayesian
+bootstrap — reweigh the calibration (what it could have measured), then draw the run's requests
+from that reweighing (what the run itself will draw). The run's first prompts *are* the
+calibration's (same demos, keys and seeds), so their yields are taken as measured, not drawn;
+their tokens are still drawn, because a different batch can change a text on vLLM.
 """
 
 from __future__ import annotations
@@ -92,16 +95,14 @@ def calibrate(config: SeedforgeConfig, seeds_path: str, teacher: Teacher, prompt
     candidates = [r for r in records if "instruction_request" in r.meta]
     responded = [r for r in candidates if "response_request" in r.meta]
     kept = [r for r in records if not r.rejected]
-    answered: dict[str, int] = {}
+    # In prompt order (a run sends these very prompts first), prompts that gave nothing included.
+    answered, survived = [0] * instr.requests, [0] * instr.requests
     for record in responded:
-        key = record.meta["instruction_request"]["id"]
-        answered[key] = answered.get(key, 0) + 1
-    # One entry per instruction prompt, prompts that gave no answered candidate included.
-    per_prompt = sorted(answered.values()) + [0] * max(instr.requests - len(answered), 0)
-    survived = [0 if r.rejected else 1 for r in responded]
+        answered[record.meta["prompt"]] += 1
+        survived[record.meta["prompt"]] += not record.rejected
     samples = {
-        "answered_per_prompt": per_prompt,
-        "response_kept": survived,
+        "answered_per_prompt": answered,
+        "kept_per_prompt": survived,
         "instruction_attempt_tokens": recorder.tokens.get(runner.instruction_spec.name, []),
         "response_attempt_tokens": recorder.tokens.get(runner.response_spec.name, []),
         "instruction_attempts_per_request": _per(instr.attempts, instr.requests),
@@ -128,8 +129,16 @@ def calibrate(config: SeedforgeConfig, seeds_path: str, teacher: Teacher, prompt
     }
 
 
-def simulate(config: SeedforgeConfig, num: int, cal: dict[str, Any]) -> dict[str, Any]:
-    """Expected prompts, responses and rounds of the bootstrap loop for `num` kept rows."""
+def simulate(
+    config: SeedforgeConfig,
+    num: int,
+    cal: dict[str, Any],
+    known: tuple[Sequence[float], Sequence[float]] = ((), ()),
+) -> dict[str, Any]:
+    """Expected prompts, responses and rounds of the bootstrap loop for `num` kept rows.
+
+    `known`: answered and kept counts of the run's first prompts, measured (the calibration's own);
+    the rest of the run answers and keeps at the calibration's rates."""
     gen = config.generation
     per_prompt_answered = cal["instruction"]["candidates"] * cal["instruction"]["pass_rate"]
     yield_per_prompt = per_prompt_answered * cal["response"]["pass_rate"]
@@ -139,9 +148,10 @@ def simulate(config: SeedforgeConfig, num: int, cal: dict[str, Any]) -> dict[str
         # The same batch rule as SelfInstruct.run: overgenerate for what is missing, within bounds.
         wanted = math.ceil((num - kept) * gen.overgenerate / gen.instructions_per_prompt)
         batch = max(gen.min_prompts_per_round, min(gen.prompts_per_round, wanted))
+        measured = min(batch, len(known[0])) if rounds == 0 else 0
         prompts += batch
-        responses += batch * per_prompt_answered
-        kept += batch * yield_per_prompt
+        responses += sum(known[0][:measured]) + (batch - measured) * per_prompt_answered
+        kept += sum(known[1][:measured]) + (batch - measured) * yield_per_prompt
         rounds += 1
     return {
         "rounds": rounds,
@@ -151,31 +161,39 @@ def simulate(config: SeedforgeConfig, num: int, cal: dict[str, Any]) -> dict[str
     }
 
 
+def _known(samples: dict[str, Any]) -> tuple[Sequence[float], Sequence[float]]:
+    return samples.get("answered_per_prompt", []), samples.get("kept_per_prompt", [])
+
+
 def token_interval(
     config: SeedforgeConfig, num: int, samples: dict[str, Any], draws: int = 2000, seed: int = 0
 ) -> tuple[int, int]:
-    """95% interval of a run's total tokens (two-level bootstrap over the calibration samples)."""
+    """95% interval of a run's total tokens (two-level Bayesian bootstrap over the calibration)."""
     rng = np.random.default_rng(seed)
     answered = np.asarray(samples["answered_per_prompt"], dtype=float)
-    kept = np.asarray(samples["response_kept"], dtype=float)
+    kept = np.asarray(samples["kept_per_prompt"], dtype=float)
     t_instr = np.asarray(samples["instruction_attempt_tokens"], dtype=float)
     t_resp = np.asarray(samples["response_attempt_tokens"], dtype=float)
     if not len(answered) or not len(t_instr):
         return 0, 0
+
+    def weights(n: int) -> np.ndarray:
+        # Dirichlet(1, ..., 1) weights (Rubin's Bayesian bootstrap): unlike resampling with
+        # replacement, a small sample is never collapsed onto its few zero-yield prompts.
+        return rng.dirichlet(np.ones(n))
+
     totals = np.empty(draws)
     for b in range(draws):
-        per_prompt = float(rng.choice(answered, len(answered)).mean())
-        pass_rate = float(rng.choice(kept, len(kept)).mean()) if len(kept) else 0.0
-        plan = simulate(
-            config,
-            num,
-            {"instruction": {"candidates": per_prompt, "pass_rate": 1.0}, "response": {"pass_rate": pass_rate}},
-        )
+        w = weights(len(answered))  # one weight per prompt: its answers and kept rows go together
+        per_prompt = float(w @ answered)
+        pass_rate = float(w @ kept) / per_prompt if per_prompt else 0.0
+        cal = {"instruction": {"candidates": per_prompt, "pass_rate": 1.0}, "response": {"pass_rate": pass_rate}}
+        plan = simulate(config, num, cal, _known(samples))
         n_instr = round(plan["instruction_prompts"] * samples["instruction_attempts_per_request"])
         n_resp = round(plan["responses"] * samples["response_attempts_per_request"])
-        total = rng.choice(rng.choice(t_instr, len(t_instr)), n_instr).sum()
+        total = rng.choice(t_instr, n_instr, p=weights(len(t_instr))).sum()
         if len(t_resp) and n_resp:
-            total += rng.choice(rng.choice(t_resp, len(t_resp)), n_resp).sum()
+            total += rng.choice(t_resp, n_resp, p=weights(len(t_resp))).sum()
         totals[b] = total
     low, high = np.percentile(totals, [2.5, 97.5])
     return int(low), int(high)
@@ -191,13 +209,13 @@ def estimate(
     gpu_hour_price: float | None = None,
 ) -> dict[str, Any]:
     own = teacher is None
-    teacher = teacher or build_teacher(config.teacher)
+    teacher = teacher or build_teacher(config.teacher.for_run(num))  # the engine the run would start
     try:
         cal = calibrate(config, seeds_path, teacher, calibration_prompts)
     finally:
         if own:
             teacher.close()
-    plan = simulate(config, num, cal)
+    plan = simulate(config, num, cal, _known(cal["samples"]))
     ins, res = cal["instruction"], cal["response"]
     tokens_in = plan["instruction_prompts"] * ins["prompt_tokens"] + plan["responses"] * res["prompt_tokens"]
     out_instr = plan["instruction_prompts"] * ins["completion_tokens"]
