@@ -212,7 +212,7 @@ def teacher_predictions(
     """The teacher's labels (greedy guided choice), once per set of demonstrations; with
     `calibrated`, then once more per set as a calibrated classifier (label logprobs / prior)."""
     own = teacher is None
-    teacher = teacher or build_teacher(domain.teacher)
+    teacher = teacher or build_teacher(domain.teacher.for_run(len(rows)))
     try:
         gateway = Gateway(teacher, base_seed=domain.generation.seed)
         greedy = SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=domain.verification.max_tokens)

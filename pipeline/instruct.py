@@ -33,7 +33,7 @@ def seed_records(seeds: SeedSet) -> list[Record]:
 def teacher_plan(config: SeedforgeConfig, token_budget: bool = True) -> TeacherPlan:
     gen = config.generation
     budget = gen.max_tokens_budget if token_budget else None
-    return TeacherPlan(config.teacher, config.executor, gen.seed, gen.max_attempts, budget)
+    return TeacherPlan(config.teacher, config.executor, gen.seed, gen.max_attempts, budget, rows=gen.num)
 
 
 class InstructRun:

@@ -104,4 +104,5 @@ def label_texts(
     """Auto-label existing texts with the blind classifier; low-confidence rows are rejected."""
     run = LabelRun(loaded, input_path, samples, min_confidence, text_field)
     # No token budget: labeling a given file is bounded by the file.
-    return execute(run, out_dir, teacher_plan(loaded, token_budget=False), teacher=teacher, resume=resume)
+    plan = teacher_plan(loaded, token_budget=False, rows=len(run.rows))
+    return execute(run, out_dir, plan, teacher=teacher, resume=resume)

@@ -78,11 +78,14 @@ def run_config(loaded: LoadedDomain) -> dict[str, Any]:
     return {"kind": "classify", "domain_file": str(loaded.path), **loaded.domain.model_dump(mode="json")}
 
 
-def teacher_plan(loaded: LoadedDomain, token_budget: bool = True) -> TeacherPlan:
+def teacher_plan(loaded: LoadedDomain, token_budget: bool = True, rows: int | None = None) -> TeacherPlan:
+    """`rows`: the run's size (default: the domain's label quotas)."""
     domain = loaded.domain
     gen = domain.generation
     budget = gen.max_tokens_budget if token_budget else None
-    return TeacherPlan(domain.teacher, domain.executor, gen.seed, gen.max_attempts, budget)
+    if rows is None:
+        rows = sum(domain.targets_for({label: len(texts) for label, texts in loaded.seeds.items()}).values())
+    return TeacherPlan(domain.teacher, domain.executor, gen.seed, gen.max_attempts, budget, rows=rows)
 
 
 class LabeledRun:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from generator.gateway import Gateway
 from generator.teachers.base import Teacher, TeacherConfigBase
 from generator.teachers.executor import ExecutorConfig
-from generator.teachers.registry import make_teacher
+from generator.teachers.registry import dump_teacher_config, make_teacher
 from pipeline.progress import ObservedGateway, RunProgress
 from pipeline.runs import RunSummary, finish_run, teacher_stats
 from prompts import Record
@@ -42,6 +42,7 @@ class TeacherPlan:
     seed: int
     max_attempts: int
     token_budget: int | None = None
+    rows: int = 0  # the run's size, for settings left to it (`enforce_eager: auto`)
 
 
 @dataclass
@@ -154,8 +155,9 @@ def execute(
     RUN_DIR/progress.json up to date.
     """
     own_teacher = teacher is None and strategy.needs_teacher
+    resolved = plan.config.for_run(plan.rows)
     if own_teacher:
-        teacher = make_teacher(plan.config, plan.executor)
+        teacher = make_teacher(resolved, plan.executor)
     try:
         with open_run(out_dir, resume) as run:
             progress = RunProgress(run.out_dir, strategy.target) if live else None
@@ -167,12 +169,15 @@ def execute(
                 outcome = strategy.run(ctx)
             finally:
                 ctx.rounds_done()
-            stats = outcome.stats
+            stats, config = outcome.stats, outcome.config
+            if own_teacher and "teacher" in config:
+                # the engine this run started, as started: `auto` settings saved as they were decided
+                config = {**config, "teacher": dump_teacher_config(resolved)}
             if gateway is not None and teacher is not None:
                 stats = {**stats, "teacher": teacher_stats(gateway, teacher)}
             if progress is not None:
                 progress.set(stage="publishing")
-            summary = finish_run(run, outcome.records, outcome.config, stats, outcome.artifacts)
+            summary = finish_run(run, outcome.records, config, stats, outcome.artifacts)
             if progress is not None:
                 progress.set(stage="done", funnel=summary.funnel, version=summary.manifest["version"])
             return summary

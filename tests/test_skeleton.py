@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -99,3 +100,42 @@ def test_resume_false_refuses_an_existing_journal(tmp_path):
     execute(Asks(), tmp_path / "run", PLAN, teacher=ScriptedTeacher())
     with pytest.raises(RunExists):
         execute(Asks(), tmp_path / "run", PLAN, teacher=ScriptedTeacher(), resume=False)
+
+
+class SavesTeacher(Asks):
+    """Saves a config with the plan's teacher section, as every real strategy does."""
+
+    def run(self, ctx: RunContext) -> Outcome:
+        outcome = super().run(ctx)
+        return Outcome(outcome.records, {"kind": "test", "teacher": {"enforce_eager": "auto"}}, outcome.stats)
+
+
+@pytest.mark.parametrize(("rows", "eager"), [(40, True), (1000, False)])
+def test_an_auto_engine_is_decided_by_the_run_size_and_saved_as_decided(tmp_path, monkeypatch, rows, eager):
+    import generator.teachers.vllm as vllm_teacher
+
+    monkeypatch.setattr(vllm_teacher, "is_cpu_build", lambda: True)
+    started = []
+    monkeypatch.setattr(
+        pipeline.skeleton, "make_teacher", lambda config, *a: started.append(config) or ScriptedTeacher()
+    )
+    plan = TeacherPlan(vllm_teacher.VLLMConfig(), ExecutorConfig(), seed=0, max_attempts=2, rows=rows)
+    execute(SavesTeacher(), tmp_path / "run", plan)
+    assert [c.enforce_eager for c in started] == [eager]
+    assert RunDir(tmp_path / "run").read().read_yaml("config.yaml")["teacher"]["enforce_eager"] is eager
+    # a teacher handed in was started by someone else: the saved section stays as the user wrote it
+    execute(SavesTeacher(), tmp_path / "given", plan, teacher=ScriptedTeacher())
+    assert RunDir(tmp_path / "given").read().read_yaml("config.yaml")["teacher"] == {"enforce_eager": "auto"}
+
+
+def test_auto_is_compiled_on_a_gpu_and_wherever_no_run_size_decided_it(monkeypatch):
+    import generator.teachers.vllm as vllm_teacher
+
+    monkeypatch.setattr(vllm_teacher, "is_cpu_build", lambda: False)
+    assert vllm_teacher.VLLMConfig().for_run(10).enforce_eager is False
+    assert vllm_teacher.VLLMConfig(enforce_eager=True).for_run(10**6).enforce_eager is True
+    monkeypatch.setattr(vllm_teacher, "is_cpu_build", lambda: True)
+    assert vllm_teacher.VLLMConfig(enforce_eager=False).for_run(10).enforce_eager is False
+    # a server or a baseline builds the engine without a run size: compiled, for long use
+    undecided = vllm_teacher.VLLMTeacher(vllm_teacher.VLLMConfig(), model=SimpleNamespace(path="m"))
+    assert undecided.engine_args()["enforce_eager"] is False

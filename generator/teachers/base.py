@@ -8,7 +8,7 @@ the guided-decoding schema — so a request's id is a pure function of its conte
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -37,6 +37,10 @@ class TeacherConfigBase(BaseModel):
     # streaming, round-based batches). Scheduling only: it never changes which rows a run keeps,
     # so it is left out of a saved config unless set.
     in_flight: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)
+
+    def for_run(self, rows: int) -> Self:
+        """This config with every setting left to the run's size made definite (default: none)."""
+        return self
 
 
 class SamplingConfig(BaseModel):

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field
 
@@ -37,10 +37,23 @@ class VLLMConfig(TeacherConfigBase):
     max_model_len: int = Field(2048, ge=128)
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
     seed: int = 0
-    # Skips torch.compile: ~35 s engine start instead of ~80 s on 2 CPU cores, ~20% fewer
-    # tokens/s. Worth it for short runs and tests; long runs should leave it off.
-    enforce_eager: bool = False
+    # true skips torch.compile: on 2 CPU cores it starts 90-145 s sooner and decodes ~10% slower
+    # (bench/startup_modes.py). "auto": whichever finishes the run sooner, see `for_run`.
+    enforce_eager: bool | Literal["auto"] = "auto"
     engine_args: dict[str, Any] = Field(default_factory=dict)  # passed to vllm.LLM unchanged
+
+    def for_run(self, rows: int) -> Self:
+        """`enforce_eager: auto` made definite for a run of `rows` rows: eager on CPU below
+        EAGER_BELOW_ROWS, where the compile never pays for itself; compiled otherwise, and always
+        on a GPU, where CUDA graphs are worth far more than their capture costs."""
+        if self.enforce_eager != "auto":
+            return self
+        return self.model_copy(update={"enforce_eager": is_cpu_build() and rows < EAGER_BELOW_ROWS})
+
+
+# Measured on 2 cores (README, "Compiled or eager engine"): compiled and eager break even at ~380
+# instruct rows and, a labeled row costing ~1.7x as much teacher time, at ~230 labeled rows.
+EAGER_BELOW_ROWS = 300
 
 
 def is_cpu_build() -> bool:
@@ -114,7 +127,8 @@ class VLLMTeacher:
             "dtype": self.config.dtype,
             "max_model_len": self.config.max_model_len,
             "seed": self.config.seed,
-            "enforce_eager": self.config.enforce_eager,
+            # an "auto" never made definite for a run (a server, a baseline): compiled, for long use
+            "enforce_eager": self.config.enforce_eager is True,
             # Few-shot prompts share long prefixes (the instruction template and its demos, a
             # domain's verification and judge prompts); the engine computes a shared prefix once.
             "enable_prefix_caching": True,
