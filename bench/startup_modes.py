@@ -1,6 +1,6 @@
 """Compiled vs eager engine: total wall time of a whole `seedforge generate` run, per run size.
 
-vLLM compiles the model with torch.compile by default (`enforce_eager: false`): a longer engine
+vLLM compiles the model with torch.compile (`enforce_eager: false`): a longer engine
 start, then more tokens/s. `enforce_eager: true` starts faster and decodes slower. Which one
 minimises the wall time depends on how many tokens the run decodes. Each (mode, size) is one
 fresh CLI process on the embedded teacher, timed from launch to exit; stats.json gives the
