@@ -1,7 +1,7 @@
 """How much of the engine's own throughput a whole run gets: a 300-row instruct run and a 300-row
 labeled run on the embedded engine, each against raw `vllm.LLM.chat` on one batch of the same
 kind of prompts (sampled from the requests that run sent, with their seeds) at the run's in-flight
-count, in the same process on the same engine.
+count, in the same process on the same engine (the best of `--raw-batches` such batches).
 
 A run's figure is its teacher completion tokens over the wall time of the whole run after engine
 start (generation, filters, publishing: everything the user waits for). The engine is started
@@ -12,7 +12,7 @@ raw engine would need for the same work (its chat tokens at raw tokens/s, its re
 per read of raw `llm.generate` on one batch of them).
 
     flock /tmp/seedforge-heavy.lock python bench/pipeline_efficiency.py [--rows 300]
-        [--only instruct|labeled] [--in-flight N] [--no-prefix-caching] [--eager]
+        [--only instruct|labeled] [--in-flight N] [--no-prefix-caching] [--eager] [--raw-batches 3]
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def raw_batch(teacher: Any, sent: list[Any], size: int) -> tuple[float, int, int]:
+def raw_batch(teacher: Any, sent: list[Any], size: int, seed: int = 0) -> tuple[float, int, int]:
     """tokens/s, tokens and requests of `llm.chat` on `size` of the requests a run sent."""
-    batch = random.Random(0).sample(sent, min(size, len(sent)))
+    batch = random.Random(seed).sample(sent, min(size, len(sent)))
     started = time.perf_counter()
     outputs = teacher.llm.chat(
         [list(r.messages) for r in batch],
@@ -53,7 +53,7 @@ def raw_reads(teacher: Any, jobs: list[Any], size: int) -> float:
     return (time.perf_counter() - started) / len(batch)
 
 
-def measure(name: str, teacher: Any, run: Any, in_flight: int) -> float:
+def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int = 3) -> float:
     import generator.teachers.vllm_session as session_module
 
     sent: list[Any] = []
@@ -88,8 +88,15 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int) -> float:
     )
     print(f"{name}: requests by stage {json.dumps({k: v['requests'] for k, v in stats['stages'].items()})}")
     print(f"{name}: wall seconds {json.dumps(summary.stats.get('wall_seconds', {}))}", flush=True)
-    raw_tps, tokens, size = raw_batch(teacher, sent, in_flight)
-    print(f"{name}: raw llm.chat on {size} of its requests: {tokens} tokens, {raw_tps:.1f} tokens/s", flush=True)
+    # One batch's tokens/s hangs on its longest completion (the batch ends decoding it alone), so
+    # the baseline is the best of several batches: the engine at its best, not at its luck.
+    raw: list[float] = []
+    for seed in range(raw_batches):
+        tps, tokens, size = raw_batch(teacher, sent, in_flight, seed)
+        raw.append(tps)
+        print(f"{name}: raw llm.chat on {size} of its requests (sample {seed}): {tokens} tokens, {tps:.1f} tokens/s")
+    raw_tps = max(raw)
+    print(f"{name}: raw best of {len(raw)} batches: {raw_tps:.1f} tokens/s", flush=True)
     ratio = run_tps / raw_tps
     print(f"{name}: run / raw = {ratio:.3f}", flush=True)
     if jobs:
@@ -114,6 +121,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=None, help="default: the teacher's own (64 on CPU)")
     parser.add_argument("--no-prefix-caching", action="store_true")
     parser.add_argument("--eager", action="store_true", help="skip torch.compile (faster start)")
+    parser.add_argument("--raw-batches", type=int, default=3, help="raw batches; the best one is the baseline")
     args = parser.parse_args()
 
     from conf.config import load_config
@@ -146,13 +154,14 @@ def main() -> None:
                     teacher,
                     lambda: generate(run_config, seeds, Path(tmp) / "i", teacher=teacher),
                     in_flight,
+                    args.raw_batches,
                 )
             )
         if args.only in (None, "labeled"):
             per_label = max(1, args.rows // 6)
             domain = load_domain(ROOT / "bench/domains/topics6", {"targets": {"per_label": per_label}})
             labeled_run = lambda: generate_labeled(domain, Path(tmp) / "l", teacher=teacher)  # noqa: E731
-            ratios.append(measure("labeled", teacher, labeled_run, in_flight))
+            ratios.append(measure("labeled", teacher, labeled_run, in_flight, args.raw_batches))
     teacher.close()
     print(f"ratio: {min(ratios):.3f}")
 
