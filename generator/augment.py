@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.chain import run_chained
 from generator.gateway import Call, Gateway, Outcome
 from generator.modes_config import AugmentConfig
 from generator.selfinstruct import Screen, quarantine, request_meta
@@ -20,6 +21,7 @@ from prompts import Record, get_spec, stable_hash
 from prompts.schemas import Paraphrase, Translation
 
 AUGMENT_STAGE = "augment"
+Job = tuple[Record, dict[str, Any], Outcome]  # (source, how the new wording was made, the outcome holding it)
 
 
 @dataclass
@@ -87,27 +89,31 @@ class Augmenter:
         return AugmentResult(out, {k: dict(v) for k, v in sorted(methods.items())})
 
     def _round_trips(self, sources: list[Record]) -> list[tuple[Record, dict[str, Any], Outcome]]:
-        """Both legs as two batches per pivot; a failed first leg is the row's outcome."""
+        """Both legs per pivot; a failed first leg is the row's outcome."""
         jobs: list[tuple[Record, dict[str, Any], Outcome]] = []
         for pivot in self.config.pivots:
-            there = self.gateway.run(
-                [self._translate(s.instruction, pivot, f"round_trip/{pivot}/{s.id}/there") for s in sources],
-                AUGMENT_STAGE,
-            )
-            back_sources, back_calls = [], []
-            for source, outcome in zip(sources, there, strict=True):
-                if not outcome.ok:
-                    jobs.append((source, {"method": "round_trip", "pivot": pivot, "failed_leg": "there"}, outcome))
-                    continue
-                assert isinstance(outcome.parsed, Translation)
-                back_sources.append((source, outcome.parsed.text))
-                back_calls.append(
-                    self._translate(outcome.parsed.text, self.config.language, f"round_trip/{pivot}/{source.id}/back")
-                )
-            back = self.gateway.run(back_calls, AUGMENT_STAGE) if back_calls else []
-            for (source, pivot_text), outcome in zip(back_sources, back, strict=True):
-                jobs.append((source, {"method": "round_trip", "pivot": pivot, "pivot_text": pivot_text}, outcome))
+            self._round_trip(sources, pivot, jobs)
         return jobs
+
+    def _round_trip(self, sources: list[Record], pivot: str, jobs: list[Job]) -> None:
+        """Each way back is sent as its way there arrives (on a streaming teacher)."""
+        pivot_texts: dict[int, str] = {}
+
+        def back(i: int, there: Outcome) -> Call | None:
+            if not there.ok:
+                jobs.append((sources[i], {"method": "round_trip", "pivot": pivot, "failed_leg": "there"}, there))
+                return None
+            assert isinstance(there.parsed, Translation)
+            pivot_texts[i] = there.parsed.text
+            key = f"round_trip/{pivot}/{sources[i].id}/back"
+            return self._translate(there.parsed.text, self.config.language, key)
+
+        calls = [self._translate(s.instruction, pivot, f"round_trip/{pivot}/{s.id}/there") for s in sources]
+        _, answers = run_chained(self.gateway, calls, AUGMENT_STAGE, back, AUGMENT_STAGE)
+        for i, outcome in enumerate(answers):
+            if outcome is not None:
+                how = {"method": "round_trip", "pivot": pivot, "pivot_text": pivot_texts[i]}
+                jobs.append((sources[i], how, outcome))
 
     def _translate(self, text: str, language: str, key: str) -> Call:
         messages = self.translate_spec.render(text=text, language=language)

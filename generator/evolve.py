@@ -14,9 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.gateway import Call, Gateway
+from generator.chain import run_chained
+from generator.gateway import Call, Gateway, Outcome
 from generator.modes_config import EvolConfig
-from generator.selfinstruct import Screen, answer_records, quarantine, request_meta
+from generator.selfinstruct import Screen, answered_record, quarantine, request_meta
 from generator.teachers.base import SamplingConfig
 from prompts import Record, get_spec, stable_hash
 from prompts.schemas import EvolvedInstruction
@@ -89,9 +90,10 @@ class EvolInstruct:
             for p, op in zip(parents, chosen, strict=True)
         ]
         candidates: list[Record] = []
-        for position, (parent, op, outcome) in enumerate(
-            zip(parents, chosen, self.gateway.run(calls, EVOL_STAGE), strict=True)
-        ):
+
+        def screened(position: int, outcome: Outcome) -> Call | None:
+            """The rewrite, screened as it arrives; an accepted one's answer call."""
+            parent, op = parents[position], chosen[position]
             ops.setdefault(op, Counter())["created"] += 1
             lineage: dict[str, Any] = {
                 "evolved_from": {"id": parent.id, "instruction": parent.instruction},
@@ -107,7 +109,7 @@ class EvolInstruct:
             }
             if not outcome.ok:
                 out.append(quarantine(outcome, None, EVOL_STAGE, **lineage))
-                continue
+                return None
             assert isinstance(outcome.parsed, EvolvedInstruction)
             record = Record(
                 id=stable_hash(outcome.request_id, "evolved"),
@@ -119,18 +121,21 @@ class EvolInstruct:
             record = self.screen_instruction(record)
             if record.rejected:
                 out.append(record)
-            else:
-                candidates.append(record)
-        calls = [
-            Call(
+                return None
+            candidates.append(record)
+            return Call(
                 self.response_spec,
-                self.response_spec.render(instruction=r.instruction, input=r.input),
+                self.response_spec.render(instruction=record.instruction, input=record.input),
                 self.response_sampling,
-                key=f"response/{r.id}",
+                key=f"response/{record.id}",
             )
-            for r in candidates
+
+        _, responses = run_chained(self.gateway, calls, EVOL_STAGE, screened, EVOL_RESPONSE_STAGE)
+        answers = [outcome for outcome in responses if outcome is not None]
+        answered = [
+            answered_record(record, outcome, self.screen_response, EVOL_RESPONSE_STAGE)
+            for record, outcome in zip(candidates, answers, strict=True)
         ]
-        answered = answer_records(self.gateway, candidates, calls, self.screen_response, EVOL_RESPONSE_STAGE)
         out.extend(answered)
         kept = [r for r in answered if not r.rejected]
         for record in kept:

@@ -1,7 +1,8 @@
 """Multi-turn rows: the teacher plays the user (a follow-up question on the conversation so far)
 and then the assistant (an answer given the whole conversation), for N exchanges per row.
 
-Each exchange is two batches over all rows still going. A row whose follow-up fails keeps the
+Each exchange is two stages over all rows still going (an answer is asked as its question
+arrives on a streaming teacher: generator/chain.py). A row whose follow-up fails keeps the
 turns it has — the first exchange is already a valid row — and its `meta.multi_turn` says how
 many turns were asked for, how many it got and why it stopped; nothing is dropped silently.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from generator.gateway import Call, Gateway
+from generator.chain import run_chained
+from generator.gateway import Call, Gateway, Outcome
 from generator.modes_config import MultiTurnConfig
 from prompts import Record, get_spec
 from prompts.schemas import FollowUp, Response
@@ -51,36 +53,34 @@ class MultiTurn:
         return MultiTurnResult(rows, extended, sum(len(rows[i].turns) // 2 for i in chosen))
 
     def _exchange(self, rows: list[Record], active: list[int], exchange: int) -> list[int]:
-        questions = self.gateway.run(
-            [
-                Call(
-                    self.question_spec,
-                    self.question_spec.render(conversation=rows[i].messages()),
-                    self.config.question_sampling,
-                    key=f"follow_up/{rows[i].id}/{exchange}",
-                )
-                for i in active
-            ],
-            FOLLOW_UP_STAGE,
-        )
         asked: list[tuple[int, str]] = []
-        for i, outcome in zip(active, questions, strict=True):
-            if outcome.ok and isinstance(outcome.parsed, FollowUp):
-                asked.append((i, outcome.parsed.question.strip()))
-            else:
+
+        def answer_call(k: int, outcome: Outcome) -> Call | None:
+            """The follow-up question, as it arrives; asked, its answer call."""
+            i = active[k]
+            if not (outcome.ok and isinstance(outcome.parsed, FollowUp)):
                 self._stop(rows, i, "question", outcome.failure, outcome.request_id)
-        answers = self.gateway.run(
-            [
-                Call(
-                    self.answer_spec,
-                    [*rows[i].messages(), {"role": "user", "content": question}],
-                    self.config.answer_sampling,
-                    key=f"follow_up_answer/{rows[i].id}/{exchange}",
-                )
-                for i, question in asked
-            ],
-            FOLLOW_UP_ANSWER_STAGE,
-        )
+                return None
+            question = outcome.parsed.question.strip()
+            asked.append((i, question))
+            return Call(
+                self.answer_spec,
+                [*rows[i].messages(), {"role": "user", "content": question}],
+                self.config.answer_sampling,
+                key=f"follow_up_answer/{rows[i].id}/{exchange}",
+            )
+
+        questions = [
+            Call(
+                self.question_spec,
+                self.question_spec.render(conversation=rows[i].messages()),
+                self.config.question_sampling,
+                key=f"follow_up/{rows[i].id}/{exchange}",
+            )
+            for i in active
+        ]
+        _, outcomes = run_chained(self.gateway, questions, FOLLOW_UP_STAGE, answer_call, FOLLOW_UP_ANSWER_STAGE)
+        answers = [outcome for outcome in outcomes if outcome is not None]
         still: list[int] = []
         for (i, question), outcome in zip(asked, answers, strict=True):
             answer = outcome.parsed.output.strip() if outcome.ok and isinstance(outcome.parsed, Response) else ""

@@ -226,3 +226,34 @@ def test_refiltering_a_run_with_modes_replays_the_same_decisions(tmp_path):
     assert summary.manifest["version"] == 2
     assert set(after) == set(before)  # no quota cut of mode rows, no ROUGE-L on evolved rows
     assert all(after[i]["messages"] == before[i]["messages"] for i in after)  # follow-up turns kept
+
+
+@pytest.mark.parametrize(("in_flight", "order_seed"), [(4, 0), (16, 1)])
+def test_streamed_modes_send_each_answer_as_its_question_arrives_and_keep_the_batched_rows(
+    tmp_path, in_flight, order_seed
+):
+    from tests.fakes import SessionScriptedTeacher
+
+    cfg = config(evol={"rounds": 2}, augment={"paraphrases": 1, "pivots": ["French"]}, multi_turn={"turns": 2})
+    batched = ScriptedTeacher()
+    base = generate(cfg, GENERAL_SEEDS, tmp_path / "batched", teacher=batched)
+    streamed = SessionScriptedTeacher(in_flight=in_flight, order_seed=order_seed)
+    summary = generate(cfg, GENERAL_SEEDS, tmp_path / "streamed", teacher=streamed)
+    for name in ("train.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "streamed" / name).read_text() == (tmp_path / "batched" / name).read_text()
+    assert len(streamed.calls) == len(batched.calls)
+    for stage in ("evol", "evol_responses", "augment", "follow_up", "follow_up_answers"):
+        got, want = summary.stats["teacher"]["stages"][stage], base.stats["teacher"]["stages"][stage]
+        assert {k: got[k] for k in ("requests", "attempts", "prompt_tokens", "completion_tokens")} == {
+            k: want[k] for k in ("requests", "attempts", "prompt_tokens", "completion_tokens")
+        }, stage
+    # One evol round and one exchange, so that every question of the stage is of the same round:
+    # an answer request went out while questions of its own stage were still unanswered.
+    single = SessionScriptedTeacher(in_flight=in_flight, order_seed=order_seed)
+    generate(config(evol={"rounds": 1}, multi_turn={"turns": 1}), GENERAL_SEEDS, tmp_path / "single", teacher=single)
+    events = [(event, title) for event, title, _ in single.log]
+    for first in ("EvolvedInstruction", "FollowUp"):
+        start = events.index(("submit", first))
+        answer_sent = next(i for i in range(start, len(events)) if events[i] == ("submit", "Response"))
+        last_question = max(i for i, event in enumerate(events) if event == ("finish", first))
+        assert answer_sent < last_question, first
