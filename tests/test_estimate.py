@@ -58,15 +58,20 @@ def test_the_calibration_asks_exactly_the_requests_a_run_sends_first(tmp_path, m
     assert asked <= journaled
 
 
-def test_measured_first_prompts_decide_the_first_round():
-    samples = {
-        "answered_per_prompt": [0, 0, 0, 6],
-        "kept_per_prompt": [0, 0, 0, 6],
+def calibration(answered, instruction_tokens, response_tokens):
+    """Calibration samples with every answered row kept and one attempt per request."""
+    return {
+        "answered_per_prompt": answered,
+        "kept_per_prompt": answered,
         "instruction_attempts_per_request": 1.0,
         "response_attempts_per_request": 1.0,
-        "instruction_attempt_tokens": [500] * 4,
-        "response_attempt_tokens": [200] * 6,
+        "instruction_attempt_tokens": instruction_tokens,
+        "response_attempt_tokens": response_tokens,
     }
+
+
+def test_measured_first_prompts_decide_the_first_round():
+    samples = calibration([0, 0, 0, 6], [500] * 4, [200] * 6)
     cfg = load_config(overrides={"generation": {"num": 6, "min_prompts_per_round": 4, "prompts_per_round": 4}})
     # The run's 4 prompts are the 4 measured ones: 6 kept in one round, whatever a reweighing says.
     low, high = token_interval(cfg, 6, samples)
@@ -78,20 +83,8 @@ def test_measured_first_prompts_decide_the_first_round():
 
 
 def test_a_heavy_tail_widens_the_interval_and_constant_lengths_shrink_it():
-    base = {
-        "answered_per_prompt": [2, 3, 2, 3],
-        "kept_per_prompt": [2, 3, 2, 3],
-        "instruction_attempts_per_request": 1.0,
-        "response_attempts_per_request": 1.0,
-        "response_attempt_tokens": [200] * 10,
-    }
-    steady = token_interval(config(), 24, {**base, "instruction_attempt_tokens": [500, 500, 500, 500]})
-    tailed = token_interval(config(), 24, {**base, "instruction_attempt_tokens": [300, 300, 300, 1100]})
+    steady = token_interval(config(), 24, calibration([2, 3, 2, 3], [500, 500, 500, 500], [200] * 10))
+    tailed = token_interval(config(), 24, calibration([2, 3, 2, 3], [300, 300, 300, 1100], [200] * 10))
     assert steady[1] - steady[0] < tailed[1] - tailed[0]
-    constant = {
-        **base,
-        "answered_per_prompt": [3, 3, 3, 3],
-        "kept_per_prompt": [3, 3, 3, 3],
-        "instruction_attempt_tokens": [500] * 4,
-    }
+    constant = calibration([3, 3, 3, 3], [500] * 4, [200] * 10)
     assert token_interval(config(), 24, constant)[0] == token_interval(config(), 24, constant)[1]
