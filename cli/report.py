@@ -67,16 +67,28 @@ def estimate(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    plan, tokens = result["plan"], result["tokens"]
-    typer.echo(f"estimate for {num} kept rows with {result['teacher']['model']}:")
-    typer.echo(
-        f"  rounds {plan['rounds']}, instruction prompts {plan['instruction_prompts']}, "
-        f"responses {plan['responses']}, expected kept {plan['expected_kept']}"
-    )
-    low, high = tokens["total_interval_95"]
-    typer.echo(f"  tokens in {tokens['in']}, out {tokens['out']}, total {tokens['total']} (95% interval {low}-{high})")
-    typer.echo(f"  wall time ~{result['wall_seconds']} s (from a {calibration_prompts}-prompt calibration)")
-    if "cost" in result:
-        typer.echo(f"  cost ~{result['cost']['total']} at {gpu_hour_price} per GPU hour")
+    for line in estimate_lines(result, calibration_prompts):
+        typer.echo(line)
     if (log_dir / ENGINE_LOG).exists():
         typer.echo(f"engine and library log: {log_dir / ENGINE_LOG}")
+
+
+def estimate_lines(result: dict[str, Any], calibration_prompts: int) -> list[str]:
+    plan, tokens = result["plan"], result["tokens"]
+    low, high = tokens["total_interval_95"]
+    lines = [
+        f"estimate for {result['target']} kept rows with {result['teacher']['model']}:",
+        f"  rounds {plan['rounds']}, instruction prompts {plan['instruction_prompts']}, "
+        f"responses {plan['responses']}, expected kept {plan['expected_kept']}",
+        f"  tokens in {tokens['in']}, out {tokens['out']}, total {tokens['total']} (95% interval {low}-{high})",
+    ]
+    if len(tokens["by_rounds"]) > 1:  # near a round boundary the interval spans two very different runs
+        outcomes = ", ".join(
+            f"{o['rounds']} ({o['probability']:.0%}): {o['interval_95'][0]}-{o['interval_95'][1]}"
+            for o in tokens["by_rounds"]
+        )
+        lines.append(f"  by rounds needed: {outcomes}")
+    lines.append(f"  wall time ~{result['wall_seconds']} s (from a {calibration_prompts}-prompt calibration)")
+    if "cost" in result:
+        lines.append(f"  cost ~{result['cost']['total']} at {result['cost']['gpu_hour_price']} per GPU hour")
+    return lines

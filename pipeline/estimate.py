@@ -165,24 +165,28 @@ def _known(samples: dict[str, Any]) -> tuple[Sequence[float], Sequence[float]]:
     return samples.get("answered_per_prompt", []), samples.get("kept_per_prompt", [])
 
 
-def token_interval(
+def token_forecast(
     config: SeedforgeConfig, num: int, samples: dict[str, Any], draws: int = 2000, seed: int = 0
-) -> tuple[int, int]:
-    """95% interval of a run's total tokens (two-level Bayesian bootstrap over the calibration)."""
+) -> dict[str, Any]:
+    """A run's total tokens from a two-level Bayesian bootstrap over the calibration: the 95%
+    interval, and the same split by how many rounds the run needs.
+
+    The split is what keeps a forecast readable near a round boundary: when the first round may
+    fall a row short, a whole second round follows, and an honest 95% interval spans both."""
     rng = np.random.default_rng(seed)
     answered = np.asarray(samples["answered_per_prompt"], dtype=float)
     kept = np.asarray(samples["kept_per_prompt"], dtype=float)
     t_instr = np.asarray(samples["instruction_attempt_tokens"], dtype=float)
     t_resp = np.asarray(samples["response_attempt_tokens"], dtype=float)
     if not len(answered) or not len(t_instr):
-        return 0, 0
+        return {"interval_95": [0, 0], "by_rounds": []}
 
     def weights(n: int) -> np.ndarray:
         # Dirichlet(1, ..., 1) weights (Rubin's Bayesian bootstrap): unlike resampling with
         # replacement, a small sample is never collapsed onto its few zero-yield prompts.
         return rng.dirichlet(np.ones(n))
 
-    totals = np.empty(draws)
+    totals, rounds = np.empty(draws), np.empty(draws, dtype=int)
     for b in range(draws):
         w = weights(len(answered))  # one weight per prompt: its answers and kept rows go together
         per_prompt = float(w @ answered)
@@ -194,9 +198,25 @@ def token_interval(
         total = rng.choice(t_instr, n_instr, p=weights(len(t_instr))).sum()
         if len(t_resp) and n_resp:
             total += rng.choice(t_resp, n_resp, p=weights(len(t_resp))).sum()
-        totals[b] = total
-    low, high = np.percentile(totals, [2.5, 97.5])
-    return int(low), int(high)
+        totals[b], rounds[b] = total, plan["rounds"]
+
+    def interval(values: np.ndarray) -> list[int]:
+        low, high = np.percentile(values, [2.5, 97.5])
+        return [int(low), int(high)]
+
+    by_rounds = []
+    for r in np.unique(rounds):
+        share = round(float(np.mean(rounds == r)), 3)
+        by_rounds.append({"rounds": int(r), "probability": share, "interval_95": interval(totals[rounds == r])})
+    return {"interval_95": interval(totals), "by_rounds": by_rounds}
+
+
+def token_interval(
+    config: SeedforgeConfig, num: int, samples: dict[str, Any], draws: int = 2000, seed: int = 0
+) -> tuple[int, int]:
+    """95% interval of a run's total tokens."""
+    low, high = token_forecast(config, num, samples, draws, seed)["interval_95"]
+    return low, high
 
 
 def estimate(
@@ -216,6 +236,7 @@ def estimate(
         if own:
             teacher.close()
     plan = simulate(config, num, cal, _known(cal["samples"]))
+    forecast = token_forecast(config, num, cal["samples"])
     ins, res = cal["instruction"], cal["response"]
     tokens_in = plan["instruction_prompts"] * ins["prompt_tokens"] + plan["responses"] * res["prompt_tokens"]
     out_instr = plan["instruction_prompts"] * ins["completion_tokens"]
@@ -232,7 +253,8 @@ def estimate(
             "in": round(tokens_in),
             "out": round(out_instr + out_resp),
             "total": round(tokens_in + out_instr + out_resp),
-            "total_interval_95": list(token_interval(config, num, cal["samples"])),
+            "total_interval_95": forecast["interval_95"],
+            "by_rounds": forecast["by_rounds"],
         },
         "wall_seconds": round(seconds, 1),
         "teacher": {"model": teacher.model_name, "revision": teacher.revision, "endpoint": teacher.endpoint},

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import pipeline.estimate
+from cli.report import estimate_lines
 from conf.config import load_config
-from pipeline.estimate import estimate, token_interval
+from pipeline.estimate import estimate, token_forecast, token_interval
 from pipeline.instruct import generate
 from tests.conftest import GENERAL_SEEDS
 from tests.fakes import ScriptedTeacher
@@ -88,3 +91,33 @@ def test_a_heavy_tail_widens_the_interval_and_constant_lengths_shrink_it():
     assert steady[1] - steady[0] < tailed[1] - tailed[0]
     constant = calibration([3, 3, 3, 3], [500] * 4, [200] * 10)
     assert token_interval(config(), 24, constant)[0] == token_interval(config(), 24, constant)[1]
+
+
+def test_a_round_boundary_is_reported_as_two_outcomes_each_with_a_narrow_interval():
+    # 4 of the round's 6 prompts measured (6 rows kept), 2 drawn from a lumpy sample: the round
+    # keeps the 8 rows wanted or falls short, and a short round costs a whole second round.
+    samples = calibration([2, 1, 0, 3], [500] * 4, [200] * 6)
+    cfg = load_config(overrides={"generation": {"num": 8, "min_prompts_per_round": 6, "prompts_per_round": 6}})
+    forecast = token_forecast(cfg, 8, samples, draws=4000)
+    outcomes = {o["rounds"]: o for o in forecast["by_rounds"]}
+    assert sum(o["probability"] for o in outcomes.values()) == pytest.approx(1.0, abs=0.01)
+    assert 0.05 < outcomes[1]["probability"] < 0.95 and outcomes[1]["probability"] + outcomes[2]["probability"] > 0.95
+    low, high = forecast["interval_95"]
+    one, two = outcomes[1]["interval_95"], outcomes[2]["interval_95"]
+    assert low <= one[1] and high >= two[0]  # the whole interval spans both outcomes
+    assert one[1] < two[0]  # each outcome's own interval stays apart from the other's
+    assert one[0] >= 6 * 500 + 6 * 200 and one[1] < 1.5 * one[0] and two[1] < 1.5 * two[0]
+
+
+def test_the_console_names_each_round_outcome_only_when_there_are_several():
+    forecast = estimate(config(), str(GENERAL_SEEDS), 24, teacher=ScriptedTeacher(), gpu_hour_price=2.0)
+    lines = estimate_lines(forecast, 8)
+    assert len(forecast["tokens"]["by_rounds"]) == 1 and not any("by rounds" in line for line in lines)
+    assert lines[0].startswith("estimate for 24 kept rows") and lines[-1].endswith("at 2.0 per GPU hour")
+    cfg = load_config(overrides={"generation": {"num": 8, "min_prompts_per_round": 6, "prompts_per_round": 6}})
+    split = token_forecast(cfg, 8, calibration([2, 1, 0, 3], [500] * 4, [200] * 6), draws=4000)
+    forecast["tokens"].update(total_interval_95=split["interval_95"], by_rounds=split["by_rounds"])
+    (line,) = [line for line in estimate_lines(forecast, 8) if "by rounds" in line]
+    one, two = split["by_rounds"][:2]
+    assert f"1 ({one['probability']:.0%}): {one['interval_95'][0]}-{one['interval_95'][1]}" in line
+    assert f"2 ({two['probability']:.0%}): {two['interval_95'][0]}-{two['interval_95'][1]}" in line
