@@ -1,7 +1,7 @@
 """A real multi-node Ray cluster on 127.0.0.1, made of `ray start` processes, for tests and benches.
 
-Each node is its own `ray start --block` process group, so a test can kill one node (SIGKILL to
-the group: raylet, its agents and workers die together, as when a machine drops off the network)
+Each node is its own `ray start --block` session, so a test can kill one node (SIGKILL to every
+process of the session: raylet, its agents and workers die together, as when a machine drops off the network)
 and tear the whole cluster down without `ray stop`, which would stop every Ray on this machine.
 Nodes are tiny (1 CPU, 100 MB object store) and every port is chosen free, so two clusters on one
 machine never collide.
@@ -98,8 +98,14 @@ class LocalCluster:
 
     @staticmethod
     def kill(proc: subprocess.Popen) -> None:
+        """SIGKILL a node's every process at once. Ray (2.60) puts each worker in its own process
+        group, so killing the node's group alone leaves its actors answering for a second or
+        three; they are still in the node's session (`ray start` leads it), so kill that."""
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # raylet first: it can start no new worker
+        for pid in _session_members(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         proc.wait(30)
 
     def shutdown(self) -> None:
@@ -120,6 +126,16 @@ class LocalCluster:
         with contextlib.suppress(OSError):
             if marker.read_text().strip().endswith(f":{self.port}"):
                 marker.unlink()
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(entry.name)) == sid:
+                    members.append(int(entry.name))
+    return members
 
 
 @contextlib.contextmanager
