@@ -11,6 +11,7 @@ falling far behind is reported while it happens (generator/label_guard.py).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ class LabeledGenerator:
         self.on_round = on_round or (lambda kept, target: None)
         self.on_lag = on_lag or (lambda lag: None)
         self.spec = get_spec("labeled_texts")
+        self._descriptions = {label.name: label.description for label in task.labels}
+        self._streams: dict[tuple[int, str], random.Random] = {}
+        self._drawn: dict[tuple[int, str], list[Call]] = {}
         # The blind classifier sees seed examples as demonstration turns, never the intended label.
         shots = pick_shots(seeds, task.verification.shots_per_label, task.generation.seed)
         self.context = VerifyContext(gateway, task, seeds, shots, embed)
@@ -89,45 +93,63 @@ class LabeledGenerator:
         targets = task.targets_for({name: len(texts) for name, texts in self.seeds.items()})
         method = task.verification.method if self.verifier is not None else None
         guard = LabelGuard(targets, gen.overgenerate, method)
-        descriptions = {label.name: label.description for label in task.labels}
-        rng = random.Random(gen.seed)
         records: list[Record] = []
         rounds = 0
-        while rounds < gen.max_rounds and any(e.need for e in guard.tally.values()) and not self.gateway.over_budget:
-            calls: list[Call] = []
-            call_labels: list[str] = []
-            for label, n_prompts in guard.allocate(gen.texts_per_prompt, gen.max_prompts_per_label).items():
-                calls += [self._text_call(rng, label, descriptions[label], rounds, i) for i in range(n_prompts)]
-                call_labels += [label] * n_prompts
-            first = len(records)
-            with self._round_traffic() as flow:
+        # One flow for the run: the next round's texts that are certain go out while this round's
+        # verdicts decode, and the next round's submits join them.
+        with self._traffic() as flow:
+            while rounds < gen.max_rounds and self._short(guard):
+                allocation = guard.allocate(gen.texts_per_prompt, gen.max_prompts_per_label)
+                calls = [self._text_call(rounds, label, i) for label, n in allocation.items() for i in range(n)]
+                call_labels = [label for label, n in allocation.items() for _ in range(n)]
+                first = len(records)
                 candidates = self._texts(flow, calls, call_labels, rounds, records)
+                if flow is not None and self._certain_next(rounds):
+                    self._send_next(flow, guard, candidates, records[first:], rounds + 1)
                 verified = self._verify(candidates, rounds)
-            for record in records[first:]:  # the teacher's invalid answers, quarantined
-                guard.observe(record)
-            for record in verified:
-                if not record.rejected:
-                    if guard.tally[record.label].need <= 0:
-                        record = record.reject("quota", "over_target", target=targets[record.label])
-                    else:
-                        record = self.screen(record)
-                guard.observe(record)
-                records.append(record)
-            rounds += 1
-            for lag in guard.lagging():
-                self.on_lag(lag)
-            self.on_round(sum(min(e.kept, e.target) for e in guard.tally.values()), sum(targets.values()))
+                for record in records[first:]:  # the teacher's invalid answers, quarantined
+                    guard.observe(record)
+                for record in verified:
+                    if not record.rejected:
+                        if guard.tally[record.label].need <= 0:
+                            record = record.reject("quota", "over_target", target=targets[record.label])
+                        else:
+                            record = self.screen(record)
+                    guard.observe(record)
+                    records.append(record)
+                rounds += 1
+                for lag in guard.lagging():
+                    self.on_lag(lag)
+                self.on_round(sum(min(e.kept, e.target) for e in guard.tally.values()), sum(targets.values()))
         met = all(e.need == 0 for e in guard.tally.values())
         stopped = "target" if met else "token_budget" if self.gateway.over_budget else "max_rounds"
         return LabeledResult(records, targets, rounds, stopped, guard, dict(self.context.facts))
 
     @contextmanager
-    def _round_traffic(self) -> Iterator[Flow | None]:
+    def _traffic(self) -> Iterator[Flow | None]:
         if self.gateway.streams:
             with self.gateway.open_flow() as flow:
                 yield flow
         else:
             yield None
+
+    def _short(self, guard: LabelGuard) -> bool:
+        """Is some label short of its quota, with tokens left to spend?"""
+        return any(e.need for e in guard.tally.values()) and not self.gateway.over_budget
+
+    def _certain_next(self, round_no: int) -> bool:
+        """Can another round follow this one? (A token budget may stop any round: then no.)"""
+        return round_no + 1 < self.task.generation.max_rounds and self.gateway.token_budget is None
+
+    def _send_next(
+        self, flow: Flow, guard: LabelGuard, candidates: list[Record], failed: list[Record], round_no: int
+    ) -> None:
+        gen = self.task.generation
+        pending = Counter(r.label for r in candidates)
+        settled = Counter(r.label for r in failed)
+        for label, n in guard.certain_next(pending, settled, gen.texts_per_prompt, gen.max_prompts_per_label).items():
+            for i in range(n):
+                flow.send_ahead(self._text_call(round_no, label, i), TEXT_STAGE)
 
     def _texts(
         self, flow: Flow | None, calls: list[Call], labels: list[str], round_no: int, records: list[Record]
@@ -147,23 +169,33 @@ class LabeledGenerator:
                     flow.send_ahead(call, stage)
         return candidates
 
-    def _text_call(self, rng: random.Random, label: str, description: str, round_no: int, index: int) -> Call:
+    def _text_call(self, round_no: int, label: str, index: int) -> Call:
+        """Prompt `index` of `label` in round `round_no`. Its attributes and demos come from that
+        label's own stream for the round, drawn in prompt order, so a prompt is the same call
+        whether it is sent ahead or in its round, and whatever the other labels' allocations."""
         task, gen = self.task, self.task.generation
-        attributes = {name: rng.choice(values) for name, values in sorted(task.attributes.items())}
-        pool = self.seeds.get(label, [])
-        demos = rng.sample(pool, min(gen.demos_per_prompt, len(pool)))
-        messages = self.spec.render(
-            task=task.task,
-            num=gen.texts_per_prompt,
-            label=label,
-            label_description=description or label,
-            attributes=attributes,
-            demos=demos,
-            min_words=task.text_length.min_words,
-            max_words=task.text_length.max_words,
-        )
-        schema = self.spec.json_schema_with({"texts": gen.texts_per_prompt})
-        return Call(self.spec, messages, gen.sampling, key=f"labeled/r{round_no}/{label}/p{index}", json_schema=schema)
+        drawn = self._drawn.setdefault((round_no, label), [])
+        if len(drawn) <= index:
+            rng = self._streams.setdefault((round_no, label), random.Random(f"{gen.seed}/{round_no}/{label}"))
+            pool = self.seeds.get(label, [])
+            description = self._descriptions[label]
+            while len(drawn) <= index:
+                attributes = {name: rng.choice(values) for name, values in sorted(task.attributes.items())}
+                demos = rng.sample(pool, min(gen.demos_per_prompt, len(pool)))
+                messages = self.spec.render(
+                    task=task.task,
+                    num=gen.texts_per_prompt,
+                    label=label,
+                    label_description=description or label,
+                    attributes=attributes,
+                    demos=demos,
+                    min_words=task.text_length.min_words,
+                    max_words=task.text_length.max_words,
+                )
+                schema = self.spec.json_schema_with({"texts": gen.texts_per_prompt})
+                key = f"labeled/r{round_no}/{label}/p{len(drawn)}"
+                drawn.append(Call(self.spec, messages, gen.sampling, key=key, json_schema=schema))
+        return drawn[index]
 
     def _candidates(
         self, outcomes: list[Outcome], labels: list[str], round_no: int, records: list[Record]

@@ -7,9 +7,11 @@ the failure the embedded teacher shows on real domains.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -147,11 +149,39 @@ def test_allocation_serves_the_labels_furthest_from_quota_first():
     guard.tally["a"].kept, guard.tally["a"].generated = 9, 12  # nearly done, good yield
     guard.tally["b"].generated = 30  # nothing kept: lagging, low yield
     alloc = guard.allocate(per_text=3, per_label_cap=4)
-    # Budget 3 labels x 4. b (nothing kept, lowest yield) takes twice the cap, c (untried, prior
-    # yield 1/2 -> wants 7) the rest; a, one row short, waits for a later round.
-    assert alloc == {"b": 8, "c": 4}
+    # Budget 3 labels x 4. Each short label first gets its want up to the cap: a (one row short)
+    # 1, b (nothing kept, lowest yield, wants 8) 4, c (untried, prior yield 1/2, wants 7) 4; the
+    # 3 left go to the furthest behind, b, up to twice the cap.
+    assert alloc == {"a": 1, "b": 7, "c": 4}
     guard.tally["b"].kept = guard.tally["c"].kept = 10
     assert guard.allocate(per_text=3, per_label_cap=4) == {"a": 1}
+
+
+def test_the_next_rounds_certain_prompts_are_allocated_whatever_the_verdicts():
+    """certain_next is a floor under every outcome of the pending candidates: what lets a streaming
+    run send those prompts before the verdicts without ever asking for one it will not use."""
+    rng = random.Random(0)
+    sent = 0
+    for _ in range(300):
+        labels = ["a", "b", "c", "d"][: rng.randint(1, 4)]
+        guard = LabelGuard({label: rng.randint(1, 40) for label in labels}, overgenerate=2.0, method="vote")
+        for entry in guard.tally.values():
+            entry.generated = rng.randint(0, 60)
+            entry.kept = min(entry.target, rng.randint(0, entry.generated))
+        pending = Counter({label: rng.randint(0, 30) for label in labels})
+        failed = Counter({label: rng.randint(0, 3) for label in labels})
+        per_text, cap = rng.randint(1, 5), rng.randint(1, 8)
+        certain = guard.certain_next(pending, failed, per_text, cap)
+        sent += sum(certain.values())
+        for _ in range(10):  # some outcomes: each pending text kept or not
+            after = copy.deepcopy(guard)
+            for label in labels:
+                entry = after.tally[label]
+                entry.generated += pending[label] + failed[label]
+                entry.kept = min(entry.target, entry.kept + sum(rng.random() < 0.5 for _ in range(pending[label])))
+            allocated = after.allocate(per_text, cap)
+            assert all(allocated.get(label, 0) >= n for label, n in certain.items()), (certain, allocated)
+    assert sent > 100  # the floor is not trivially empty
 
 
 def test_lagging_needs_evidence_and_is_reported_once():
@@ -223,7 +253,10 @@ def test_streaming_sends_verification_ahead_and_keeps_the_round_based_rows(tmp_p
     from tests.fakes import SessionScriptedTeacher
 
     bias = {"biased_to": "positive"} if method == "ensemble" else {}  # the vote would starve two labels
-    extra = {"verification": {"samples": 3}} if method == "vote" else {}
+    extra: dict = {"verification": {"samples": 3}} if method == "vote" else {}
+    # Rounds of at most 2 prompts a label: a round cannot fill a quota, so the next round's first
+    # texts are certain while this round's verdicts decode, and go out then.
+    extra.update(targets={"per_label": 8}, generation={"max_prompts_per_label": 2})
     batched = ScriptedTeacher(**bias)
     base = run(tmp_path / "batched", batched, method, **extra)
     streamed = SessionScriptedTeacher(in_flight=in_flight, order_seed=order_seed, **bias)
@@ -245,3 +278,18 @@ def test_streaming_sends_verification_ahead_and_keeps_the_round_based_rows(tmp_p
     first_check = next(i for i, (event, title) in enumerate(events) if event == "submit" and title != "LabeledTexts")
     last_text = max(i for i, (event, title) in enumerate(events) if event == "finish" and title == "LabeledTexts")
     assert first_check < last_text
+    # and the next round's certain texts went out while this round's verdicts were still decoding
+    rows = kept_rows(tmp_path / "streamed") + [json.loads(x) for x in rejected["streamed"].splitlines()]
+    round_of = {r["meta"]["text_request"]["id"]: r["meta"]["round"] for r in rows if "text_request" in r["meta"]}
+    assert summary.stats["run"]["rounds"] > 1
+    log = [
+        (event, title, round_of.get(r.request_id("scripted", "v1", "scripted")), id(r))
+        for event, title, r in streamed.log
+    ]
+    finished = {key: i for i, (event, _, _, key) in enumerate(log) if event == "finish"}
+    overlaps = 0
+    for k in range(1, summary.stats["run"]["rounds"]):
+        first = min(i for i, (event, _, rnd, _) in enumerate(log) if event == "submit" and rnd == k)
+        checking = [key for event, title, _, key in log[:first] if event == "submit" and title != "LabeledTexts"]
+        overlaps += any(finished[key] > first for key in checking)
+    assert overlaps >= 1
