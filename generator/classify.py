@@ -79,8 +79,7 @@ class LabeledGenerator:
         self.on_lag = on_lag or (lambda lag: None)
         self.spec = get_spec("labeled_texts")
         self._descriptions = {label.name: label.description for label in task.labels}
-        self._streams: dict[tuple[int, str], random.Random] = {}
-        self._drawn: dict[tuple[int, str], list[Call]] = {}
+        self._prompts: dict[tuple[int, str], tuple[random.Random, list[Call]]] = {}  # drawn so far
         # The blind classifier sees seed examples as demonstration turns, never the intended label.
         shots = pick_shots(seeds, task.verification.shots_per_label, task.generation.seed)
         self.context = VerifyContext(gateway, task, seeds, shots, embed)
@@ -174,27 +173,27 @@ class LabeledGenerator:
         label's own stream for the round, drawn in prompt order, so a prompt is the same call
         whether it is sent ahead or in its round, and whatever the other labels' allocations."""
         task, gen = self.task, self.task.generation
-        drawn = self._drawn.setdefault((round_no, label), [])
-        if len(drawn) <= index:
-            rng = self._streams.setdefault((round_no, label), random.Random(f"{gen.seed}/{round_no}/{label}"))
-            pool = self.seeds.get(label, [])
-            description = self._descriptions[label]
-            while len(drawn) <= index:
-                attributes = {name: rng.choice(values) for name, values in sorted(task.attributes.items())}
-                demos = rng.sample(pool, min(gen.demos_per_prompt, len(pool)))
-                messages = self.spec.render(
-                    task=task.task,
-                    num=gen.texts_per_prompt,
-                    label=label,
-                    label_description=description or label,
-                    attributes=attributes,
-                    demos=demos,
-                    min_words=task.text_length.min_words,
-                    max_words=task.text_length.max_words,
-                )
-                schema = self.spec.json_schema_with({"texts": gen.texts_per_prompt})
-                key = f"labeled/r{round_no}/{label}/p{len(drawn)}"
-                drawn.append(Call(self.spec, messages, gen.sampling, key=key, json_schema=schema))
+        key = (round_no, label)
+        if key not in self._prompts:
+            self._prompts[key] = (random.Random(f"{gen.seed}/{round_no}/{label}"), [])
+        rng, drawn = self._prompts[key]
+        pool = self.seeds.get(label, [])
+        while len(drawn) <= index:
+            attributes = {name: rng.choice(values) for name, values in sorted(task.attributes.items())}
+            demos = rng.sample(pool, min(gen.demos_per_prompt, len(pool)))
+            messages = self.spec.render(
+                task=task.task,
+                num=gen.texts_per_prompt,
+                label=label,
+                label_description=self._descriptions[label] or label,
+                attributes=attributes,
+                demos=demos,
+                min_words=task.text_length.min_words,
+                max_words=task.text_length.max_words,
+            )
+            schema = self.spec.json_schema_with({"texts": gen.texts_per_prompt})
+            call_key = f"labeled/r{round_no}/{label}/p{len(drawn)}"
+            drawn.append(Call(self.spec, messages, gen.sampling, key=call_key, json_schema=schema))
         return drawn[index]
 
     def _candidates(
