@@ -110,7 +110,7 @@ class SavesTeacher(Asks):
         return Outcome(outcome.records, {"kind": "test", "teacher": {"enforce_eager": "auto"}}, outcome.stats)
 
 
-@pytest.mark.parametrize(("rows", "eager"), [(40, True), (1000, False)])
+@pytest.mark.parametrize(("rows", "eager"), [(40, True), (599, True), (600, False), (1000, False)])
 def test_an_auto_engine_is_decided_by_the_run_size_and_saved_as_decided(tmp_path, monkeypatch, rows, eager):
     import generator.teachers.vllm as vllm_teacher
 

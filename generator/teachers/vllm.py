@@ -37,7 +37,7 @@ class VLLMConfig(TeacherConfigBase):
     max_model_len: int = Field(2048, ge=128)
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
     seed: int = 0
-    # true skips torch.compile: on 2 CPU cores it starts 90-145 s sooner and decodes ~10% slower
+    # true skips torch.compile: on 2 CPU cores it starts 40-145 s sooner and decodes 6-10% slower
     # (bench/startup_modes.py). "auto": whichever finishes the run sooner, see `for_run`.
     enforce_eager: bool | Literal["auto"] = "auto"
     engine_args: dict[str, Any] = Field(default_factory=dict)  # passed to vllm.LLM unchanged
@@ -51,9 +51,11 @@ class VLLMConfig(TeacherConfigBase):
         return self.model_copy(update={"enforce_eager": is_cpu_build() and rows < EAGER_BELOW_ROWS})
 
 
-# Measured on 2 cores (README, "Compiled or eager engine"): compiled and eager break even at ~380
-# instruct rows and, a labeled row costing ~1.7x as much teacher time, at ~230 labeled rows.
-EAGER_BELOW_ROWS = 300
+# Measured on two 2-core machines (README, "Compiled or eager engine"): compiled and eager break
+# even at ~380 and ~940 instruct rows (the faster machine gains less per row from compiling), and
+# at ~1/1.7 of that in labeled rows. 600 keeps the worst loss of either choice under ~6% on
+# both machines and both kinds; 300 (the first machine's figure) cost the faster one 14%.
+EAGER_BELOW_ROWS = 600
 
 
 def is_cpu_build() -> bool:
