@@ -189,8 +189,10 @@ def token_forecast(
     totals, rounds = np.empty(draws), np.empty(draws, dtype=int)
     for b in range(draws):
         w = weights(len(answered))  # one weight per prompt: its answers and kept rows go together
-        per_prompt = float(w @ answered)
-        pass_rate = float(w @ kept) / per_prompt if per_prompt else 0.0
+        # Rounded: the weights sum to 1 only up to float error, and how the dot product sums
+        # depends on the CPU's vector unit; 2.9999999999999996 rows a prompt must not buy a round.
+        per_prompt = round(float(w @ answered), 9)
+        pass_rate = round(float(w @ kept) / per_prompt, 9) if per_prompt else 0.0
         cal = {"instruction": {"candidates": per_prompt, "pass_rate": 1.0}, "response": {"pass_rate": pass_rate}}
         plan = simulate(config, num, cal, _known(samples))
         n_instr = round(plan["instruction_prompts"] * samples["instruction_attempts_per_request"])
