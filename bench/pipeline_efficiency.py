@@ -47,32 +47,6 @@ def hit_rate(before: tuple[float, float], after: tuple[float, float]) -> float:
     return (after[1] - before[1]) / queries if queries else 0.0
 
 
-def raw_batch(teacher: Any, sent: list[Any], size: int, seed: int = 0, cold: bool = True) -> dict[str, float]:
-    """tokens/s of `llm.chat` on `size` of the requests a run sent, and its prefix-cache hit rate.
-
-    `cold` empties the prefix cache first. Without it the batch re-reads prompts the run has just
-    sent, word for word, from the cache: no new batch of the same kind could, so it is printed
-    for comparison but not used as the baseline."""
-    batch = random.Random(seed).sample(sent, min(size, len(sent)))
-    if cold:
-        teacher.llm.reset_prefix_cache()
-    counters = cache_counters(teacher)
-    started = time.perf_counter()
-    outputs = teacher.llm.chat(
-        [list(r.messages) for r in batch],
-        sampling_params=[teacher.sampling_params(r) for r in batch],
-        use_tqdm=False,
-    )
-    elapsed = time.perf_counter() - started
-    tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
-    return {
-        "tps": tokens / elapsed,
-        "tokens": tokens,
-        "size": len(batch),
-        "hits": hit_rate(counters, cache_counters(teacher)),
-    }
-
-
 def raw_reads(teacher: Any, jobs: list[Any], size: int) -> float:
     """Seconds per scoring read of `llm.generate` on one batch of `size` of the run's reads."""
     reads = [item for job in jobs for item in zip(*job.engine_inputs(), strict=True)]
@@ -83,18 +57,22 @@ def raw_reads(teacher: Any, jobs: list[Any], size: int) -> float:
     return (time.perf_counter() - started) / len(batch)
 
 
-def raw_mix(teacher: Any, sent: list[Any], jobs: list[Any], size: int, seed: int = 0) -> dict[str, float]:
+def raw_mix(
+    teacher: Any, sent: list[Any], jobs: list[Any], size: int, seed: int = 0, cold: bool = True
+) -> dict[str, float]:
     """tokens/s of one raw batch of `size` of everything a run asked the engine: its chat requests
     and its scoring reads in the run's proportion, queued together with vLLM's own `enqueue_chat`
     and `enqueue` and run to completion, from an empty prefix cache. Reads yield no completion
-    token, so only the chat requests' tokens count, as in the run's own figure."""
+    token, so only the chat requests' tokens count, as in the run's own figure. Not `cold`: on the
+    cache the run left, which holds the run's own prompts word for word (no new batch could)."""
     from generator.teachers.vllm_session import external_id
 
     reads = [item for job in jobs for item in zip(*job.engine_inputs(), strict=True)]
     rng = random.Random(seed)
     chats = rng.sample(sent, min(len(sent), max(1, round(size * len(sent) / (len(sent) + len(reads))))))
     batch = rng.sample(reads, min(len(reads), size - len(chats)))
-    teacher.llm.reset_prefix_cache()
+    if cold:
+        teacher.llm.reset_prefix_cache()
     counters = cache_counters(teacher)
     started = time.perf_counter()
     ids = teacher.llm.enqueue_chat(
@@ -148,9 +126,9 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int 
     print(f"{name}: requests by stage {json.dumps({k: v['requests'] for k, v in stats['stages'].items()})}")
     print(f"{name}: wall seconds {json.dumps(summary.stats.get('wall_seconds', {}))}", flush=True)
     print(f"{name}: prefix-cache hit rate over the run {run_hits:.1%} of prompt tokens", flush=True)
-    warm = raw_batch(teacher, sent, in_flight, 0, cold=False)
+    warm = raw_mix(teacher, sent, [], in_flight, 0, cold=False)
     print(
-        f"{name}: raw llm.chat on {warm['size']} of its requests, cache as the run left it (not the baseline): "
+        f"{name}: raw chat on {warm['chats']:.0f} of its requests, cache as the run left it (not the baseline): "
         f"{warm['tokens']} tokens, {warm['tps']:.1f} tokens/s, prefix-cache hits {warm['hits']:.1%}"
     )
     # The baseline is raw vLLM on the same kind of prompts: everything the run asked the engine, in
@@ -174,7 +152,7 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int 
     if jobs:
         # For comparison: against chat alone, scoring reads only cost (no completion token), and
         # the same work from separate batches of chat and of reads (no shared steps).
-        chat = [raw_batch(teacher, sent, in_flight, seed)["tps"] for seed in range(raw_batches)]
+        chat = [raw_mix(teacher, sent, [], in_flight, seed)["tps"] for seed in range(raw_batches)]
         print(
             f"{name}: raw llm.chat alone, best of {len(chat)} batches of {in_flight}: {max(chat):.1f} tokens/s; "
             f"run / raw chat = {run_tps / max(chat):.3f} (not the baseline: reads left out)"
