@@ -10,8 +10,9 @@ instruction that runs to `max_tokens` doubles a small batch) and a prompt's yiel
 give nothing, a few give five), so the total comes with a 95% interval from a two-level Bayesian
 bootstrap — reweigh the calibration (what it could have measured), then draw the run's requests
 from that reweighing (what the run itself will draw). The run's first prompts *are* the
-calibration's (same demos, keys and seeds), so their yields are taken as measured, not drawn;
-their tokens are still drawn, because a different batch can change a text on vLLM.
+calibration's (same demos, keys and seeds), so the point plan takes their yields as measured; the
+interval draws their yields and tokens like the rest, because the run decodes them in another
+batch and a different batch can change a text on vLLM.
 """
 
 from __future__ import annotations
