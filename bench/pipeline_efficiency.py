@@ -88,6 +88,35 @@ def raw_mix(
     return {"tps": tokens / elapsed, "tokens": tokens, "chats": len(chats), "reads": len(batch), "hits": hits}
 
 
+def raw_stream(
+    teacher: Any, sent: list[Any], jobs: list[Any], size: int, in_flight: int, seed: int
+) -> dict[str, float]:
+    """tokens/s of a raw client that keeps `in_flight` requests in the engine until `size` of the
+    run's requests (chat and scoring, in the run's proportion, shuffled) are answered: vLLM's own
+    `enqueue_chat`/`enqueue` and engine steps (the session), a new request the moment one ends, no
+    screening, no dependencies, from an empty prefix cache."""
+    rng = random.Random(seed)
+    requests = [*sent, *(job.request for job in jobs)]
+    batch = rng.sample(requests, min(size, len(requests)))
+    teacher.llm.reset_prefix_cache()
+    session = teacher.open_session()
+    started = time.perf_counter()
+    session.submit(list(enumerate(batch[:in_flight])))
+    sent_so_far, live, tokens = min(in_flight, len(batch)), min(in_flight, len(batch)), 0
+    while live:
+        done = session.wait()
+        live -= len(done)
+        tokens += sum(c.completion_tokens for _, c in done)
+        more = list(enumerate(batch))[sent_so_far : sent_so_far + len(done)]
+        sent_so_far += len(more)
+        live += len(more)
+        if more:
+            session.submit(more)
+    elapsed = time.perf_counter() - started
+    session.close()
+    return {"tps": tokens / elapsed, "tokens": tokens, "requests": len(batch)}
+
+
 def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int = 3) -> float:
     import generator.teachers.vllm_session as session_module
 
@@ -103,8 +132,19 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int 
             jobs.append(self)
 
     session_module.ScoreJob = RecordedJob  # records every scoring request (likelihood, label scores)
+    import generator.flow as flow_module
     from pipeline.labeled import QuotaShortfall
 
+    held = [0.0, 0.0]  # request-seconds in flight, seconds waited: over every flow of the run
+    close = flow_module.Flow.close
+
+    def closing(flow: Any) -> None:
+        held[0] += flow.held
+        held[1] += flow.waited
+        flow.held = flow.waited = 0.0
+        close(flow)
+
+    flow_module.Flow.close = closing  # type: ignore[method-assign,assignment]
     counters = cache_counters(teacher)
     started = time.perf_counter()
     try:
@@ -112,6 +152,7 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int 
     except QuotaShortfall as short:  # published all the same; a short label is not this bench's concern
         summary = short.summary
     wall = time.perf_counter() - started
+    flow_module.Flow.close = close  # type: ignore[method-assign]
     run_hits = hit_rate(counters, cache_counters(teacher))
     teacher.sampling_params = params
     session_module.ScoreJob = score_job
@@ -126,6 +167,8 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int 
     print(f"{name}: requests by stage {json.dumps({k: v['requests'] for k, v in stats['stages'].items()})}")
     print(f"{name}: wall seconds {json.dumps(summary.stats.get('wall_seconds', {}))}", flush=True)
     print(f"{name}: prefix-cache hit rate over the run {run_hits:.1%} of prompt tokens", flush=True)
+    if held[1]:
+        print(f"{name}: the run held {held[0] / held[1]:.1f} requests in flight on average (in_flight {in_flight})")
     warm = raw_mix(teacher, sent, [], in_flight, 0, cold=False)
     print(
         f"{name}: raw chat on {warm['chats']:.0f} of its requests, cache as the run left it (not the baseline): "
@@ -147,6 +190,13 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int 
             f"prefix-cache hits {m['hits']:.1%}",
             flush=True,
         )
+    m = raw_stream(teacher, sent, jobs, 8 * in_flight, in_flight, raw_batches + 1)
+    raw.append(m["tps"])
+    print(
+        f"{name}: raw stream of {m['requests']:.0f} of the run's requests, {in_flight} in flight throughout "
+        f"(cache emptied first): {m['tokens']:.0f} tokens, {m['tps']:.1f} tokens/s",
+        flush=True,
+    )
     ratio = run_tps / max(raw)
     print(f"{name}: raw best of {len(raw)}: {max(raw):.1f} tokens/s; run / raw = {ratio:.3f}", flush=True)
     if jobs:

@@ -50,6 +50,12 @@ class FilterChain:
             flt.accept(kept)
         return kept
 
+    def would_keep(self, record: Record) -> bool:
+        """Would the chain keep `record` now? Checks only: nothing is learnt or counted. A row kept
+        now may still be rejected later (a dedup filter learns rows screened before it), never the
+        reverse, since the filters' memory only grows."""
+        return all(flt.check(record).keep for flt in self.filters)
+
     def screen_many(self, records: Iterable[Record], block: int = 512) -> list[Record]:
         """Screen rows in order, as calling the chain on each would, with batch hooks per block."""
         return list(self.screen_iter(records, block))

@@ -62,6 +62,7 @@ class _Ticket:
     final: Outcome | None = None
     taken: bool = False
     ahead: bool = False  # sent ahead for a call the strategy will submit again (see send_ahead)
+    first: bool = False  # sent before earlier-submitted calls (see submit)
     journaled: set[str] = field(default_factory=set)  # request ids answered from the journal
 
 
@@ -75,18 +76,23 @@ class Flow:
         self._session: TeacherSession | None = None
         self._tickets: list[_Ticket] = []
         self._retries: deque[int] = deque()  # sent before new calls: the oldest undecided waits on them
+        self._first: deque[int] = deque()  # submitted with first=True: sent before the plain queue
         self._queue: deque[int] = deque()
         self._sent: set[int] = set()
         self._busy_mark: float | None = None  # engine busy since (streaming: teacher time)
+        self.waited = 0.0  # streaming: seconds spent waiting on the teacher ...
+        self.held = 0.0  # ... and request-seconds held in it meanwhile (held / waited: mean in flight)
         self._ahead: dict[str, int] = {}  # request id -> the ticket that sent it ahead
         self._followers: dict[str, list[int]] = {}  # request id -> tickets waiting on its answer
+        self._joined: set[int] = set()  # tickets sent ahead that a submit joined
 
     # -- the strategy's side ----------------------------------------------------------------------
 
-    def submit(self, call: Call, stage: str) -> int:
-        """Queue `call`; returns its ticket. Journaled requests are answered at once."""
+    def submit(self, call: Call, stage: str, first: bool = False) -> int:
+        """Queue `call`; returns its ticket. Journaled requests are answered at once. `first`: send
+        it before calls queued without it (work that later decisions wait on); order only."""
         ticket = len(self._tickets)
-        self._tickets.append(_Ticket(call, stage))
+        self._tickets.append(_Ticket(call, stage, first=first))
         self._issue(ticket)
         if self.streaming:
             self._pump()
@@ -103,9 +109,9 @@ class Flow:
         self._issue(ticket)
         self._pump()
 
-    def done(self, ticket: int) -> bool:
-        """Is the outcome of `ticket` final (so that `take` will not wait)?"""
-        return self._tickets[ticket].final is not None
+    def peek(self, ticket: int) -> Outcome | None:
+        """The final outcome of `ticket` if it has come, without taking (or counting) it."""
+        return self._tickets[ticket].final
 
     def take(self, ticket: int, idle: Callable[[], None] | None = None) -> Outcome:
         """The final outcome of `ticket`, waiting as needed; `idle` runs after each batch of answers
@@ -122,6 +128,17 @@ class Flow:
 
     def close(self) -> None:
         """Abandon requests nobody will take (e.g. sent ahead for a round that never came)."""
+        if self.waited:
+            ahead = [t for t, entry in enumerate(self._tickets) if entry.ahead]
+            log.info(
+                "held %.1f requests in flight on average (in_flight %d) over %.1f s waiting on the teacher; "
+                "%d of %d calls sent ahead were never submitted (their answers unused)",
+                self.held / self.waited,
+                self.in_flight,
+                self.waited,
+                len([t for t in ahead if t not in self._joined]),
+                len(ahead),
+            )
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -144,6 +161,7 @@ class Flow:
         request_id = entry.request_id = gateway.request_id(entry.request)
         leader = self._ahead.get(request_id)
         if leader is not None and not entry.ahead:
+            self._joined.add(leader)
             sent = self._tickets[leader]
             if request_id in sent.history:  # answered already
                 entry.cached += request_id in sent.journaled
@@ -159,7 +177,7 @@ class Flow:
             entry.journaled.add(request_id)
             self._arrive(ticket, found)
         else:
-            (self._retries if retry else self._queue).append(ticket)
+            (self._retries if retry else self._first if entry.first else self._queue).append(ticket)
 
     def _arrive(self, ticket: int, completion: Completion) -> None:
         entry = self._tickets[ticket]
@@ -205,11 +223,12 @@ class Flow:
 
     def _send_batch(self, stage: str) -> None:
         batch = [t for t in self._retries if self._tickets[t].stage == stage]
-        batch += [t for t in self._queue if self._tickets[t].stage == stage]
+        batch += sorted(t for t in (*self._first, *self._queue) if self._tickets[t].stage == stage)
         if not batch:
             raise RuntimeError(f"nothing queued for stage {stage!r} yet an outcome is awaited")
         chosen = set(batch)
         self._retries = deque(t for t in self._retries if t not in chosen)
+        self._first = deque(t for t in self._first if t not in chosen)
         self._queue = deque(t for t in self._queue if t not in chosen)
         requests = [self._tickets[t].request for t in batch]
         ids = [self._tickets[t].request_id for t in batch]
@@ -234,10 +253,11 @@ class Flow:
     # -- streaming ----------------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        """Top the engine up to `in_flight` requests, retries first, then in submission order."""
+        """Top the engine up to `in_flight` requests: retries, then `first` calls, then the rest,
+        each in submission order."""
         items: list[tuple[int, ChatRequest]] = []
-        while len(self._sent) + len(items) < self.in_flight and (self._retries or self._queue):
-            ticket = (self._retries or self._queue).popleft()
+        while len(self._sent) + len(items) < self.in_flight and (self._retries or self._first or self._queue):
+            ticket = (self._retries or self._first or self._queue).popleft()
             request = self._tickets[ticket].request
             assert request is not None
             items.append((ticket, request))
@@ -270,11 +290,14 @@ class Flow:
     def _stream_step(self, stage: str) -> None:
         self._pump()
         if not self._sent or self._session is None:
-            if self._retries or self._queue:
+            if self._retries or self._first or self._queue:
                 return  # the teacher refused every request just sent; their retries go next
             raise RuntimeError(f"nothing in flight for stage {stage!r} yet an outcome is awaited")
+        holding, asked = len(self._sent), time.perf_counter()
         arrivals = self._session.wait()
         now = time.perf_counter()
+        self.waited += now - asked
+        self.held += holding * (now - asked)
         if self._busy_mark is not None:
             self._stats(stage).teacher_seconds += now - self._busy_mark
             self._busy_mark = now

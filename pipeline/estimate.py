@@ -2,8 +2,8 @@
 
 A short calibration batch runs the real first round — the same prompts a run would send first,
 through the same filters — on the configured teacher. Its per-request token counts, yields and
-throughput then drive a simulation of the Self-Instruct loop (rounds, minimum batch, overshoot),
-so the estimate follows the algorithm rather than a straight line.
+throughput then drive a model of the Self-Instruct stream (its first fill at the configured
+prior, minimum batch, limits), so the estimate follows the algorithm rather than a straight line.
 
 A few calibration prompts cannot pin a run's tokens down: completion lengths are heavy-tailed (one
 instruction that runs to `max_tokens` doubles a small batch) and a prompt's yield is lumpy (many
@@ -136,29 +136,36 @@ def simulate(
     cal: dict[str, Any],
     known: tuple[Sequence[float], Sequence[float]] = ((), ()),
 ) -> dict[str, Any]:
-    """Expected prompts, responses and rounds of the bootstrap loop for `num` kept rows.
+    """Expected prompts, responses and rounds of the bootstrap stream for `num` kept rows.
 
-    `known`: answered and kept counts of the run's first prompts, measured (the calibration's own);
-    the rest of the run answers and keeps at the calibration's rates."""
+    The stream (SelfInstruct._stream) sends prompts while the rows it expects fall short of the
+    target: before anything is screened at the configured prior (instructions_per_prompt /
+    overgenerate a prompt; at least min_prompts_per_round, at most a window), then at the rates
+    it measures, which in expectation are the calibration's. `known`: answered and kept counts of
+    the run's first prompts, measured (the calibration's own)."""
     gen = config.generation
-    per_prompt_answered = cal["instruction"]["candidates"] * cal["instruction"]["pass_rate"]
-    yield_per_prompt = per_prompt_answered * cal["response"]["pass_rate"]
-    kept = prompts = responses = 0.0
-    rounds = 0
-    while kept < num and rounds < gen.max_rounds:
-        # The same batch rule as SelfInstruct.run: overgenerate for what is missing, within bounds.
-        wanted = math.ceil((num - kept) * gen.overgenerate / gen.instructions_per_prompt)
-        batch = max(gen.min_prompts_per_round, min(gen.prompts_per_round, wanted))
-        measured = min(batch, len(known[0])) if rounds == 0 else 0
-        prompts += batch
-        responses += sum(known[0][:measured]) + (batch - measured) * per_prompt_answered
-        kept += sum(known[1][:measured]) + (batch - measured) * yield_per_prompt
-        rounds += 1
+    answered_rate = cal["instruction"]["candidates"] * cal["instruction"]["pass_rate"]
+    yield_rate = answered_rate * cal["response"]["pass_rate"]
+    limit = gen.max_rounds * gen.prompts_per_round
+    prior = gen.instructions_per_prompt / gen.overgenerate
+    first = min(gen.prompts_per_round, limit, max(gen.min_prompts_per_round, math.ceil(round(num / prior, 9))))
+    answered, kept = list(known[0]), list(known[1])
+    if sum(kept) >= num:  # the measured prompts alone reach the target
+        prompts = next(i + 1 for i in range(len(kept)) if sum(kept[: i + 1]) >= num)
+    elif yield_rate > 0:
+        # Rounded: 300 rows at 2.5 a prompt must not come out 120.00000000000001 prompts.
+        prompts = len(kept) + math.ceil(round((num - sum(kept)) / yield_rate, 9))
+    else:
+        prompts = limit
+    prompts = min(limit, max(first, prompts))
+    extra = max(0, prompts - len(kept))
+    responses = sum(answered[:prompts]) + extra * answered_rate
+    expected = sum(kept[:prompts]) + extra * yield_rate
     return {
-        "rounds": rounds,
-        "instruction_prompts": round(prompts),
+        "rounds": -(-prompts // gen.prompts_per_round),
+        "instruction_prompts": prompts,
         "responses": round(responses),
-        "expected_kept": round(min(kept, num)),
+        "expected_kept": round(min(expected, num)),
     }
 
 

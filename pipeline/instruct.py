@@ -58,7 +58,12 @@ class InstructRun:
         if self.judge is not None:
             self.judge.gateway = gateway
         strategy = SelfInstruct(
-            config.generation, gateway, ctx.screen(chains.instruction), ctx.screen(chains.response), ctx.on_round
+            config.generation,
+            gateway,
+            ctx.screen(chains.instruction),
+            ctx.screen(chains.response),
+            ctx.on_round,
+            would_keep=chains.instruction.would_keep,
         )
         t_gen = time.perf_counter()
         result = strategy.run(seeds.tasks)

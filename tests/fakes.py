@@ -236,12 +236,13 @@ class StreamingScriptedTeacher(ScriptedTeacher):
 
 class SessionScriptedTeacher(ScriptedTeacher):
     """A `SessionTeacher`: requests are submitted one by one and finish in a shuffled order (from
-    `order_seed`), a few at a time, like an engine holding many requests of different lengths.
+    `order_seed`; or in submission order), a few at a time, like an engine holding many requests of different lengths.
     `held` records how many requests it held at each `wait`; `log` the submit/finish sequence."""
 
-    def __init__(self, in_flight: int = 8, order_seed: int = 0, **kwargs):
+    def __init__(self, in_flight: int = 8, order_seed: int = 0, shuffle: bool = True, **kwargs):
         super().__init__(**kwargs)
         self._in_flight = in_flight
+        self.shuffle = shuffle  # False: requests finish in the order they were submitted
         self.rng = random.Random(order_seed)
         self.held: list[int] = []
         self.log: list[tuple[str, str, ChatRequest]] = []  # ("submit" | "finish", schema title, request)
@@ -270,7 +271,8 @@ class _ScriptedSession:
         teacher.held.append(len(self.pending))
         if not self.pending:
             return []
-        teacher.rng.shuffle(self.pending)
+        if teacher.shuffle:
+            teacher.rng.shuffle(self.pending)
         cut = teacher.rng.randint(1, min(3, len(self.pending)))
         done, self.pending = self.pending[:cut], self.pending[cut:]
         for _, request in done:
@@ -279,3 +281,17 @@ class _ScriptedSession:
 
     def close(self) -> None:
         self.pending = []
+
+
+def requests_beyond(streamed: Sequence[ChatRequest], batched: Sequence[ChatRequest]) -> list[ChatRequest]:
+    """The requests a streaming run sent that a round-based run of the same config did not, after
+    checking that it sent each of the round-based run's requests, and none twice."""
+
+    def key(request: ChatRequest) -> str:
+        return request.request_id("scripted", "v1", "scripted")
+
+    sent = [key(r) for r in streamed]
+    used = {key(r) for r in batched}
+    assert len(set(sent)) == len(sent), "a request was sent twice"
+    assert used <= set(sent), "a request of the round-based run was never sent"
+    return [r for r, k in zip(streamed, sent, strict=True) if k not in used]

@@ -58,13 +58,18 @@ def test_generate_is_deterministic(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
-def test_machine_demos_join_after_the_first_round(tmp_path):
-    generate(small_config(num=40, overgenerate=1.0), GENERAL_SEEDS, tmp_path / "run", teacher=ScriptedTeacher())
-    rounds = {}
-    for row in read(tmp_path / "run" / "train.jsonl"):
-        rounds.setdefault(row["meta"]["round"], []).append(row["meta"]["demos"])
-    assert all(not d["machine_ids"] for d in rounds[0])
-    assert any(d["machine_ids"] for r, ds in rounds.items() if r > 0 for d in ds)
+def test_machine_demos_come_from_instructions_accepted_from_earlier_prompts(tmp_path):
+    cfg = small_config(num=40, overgenerate=1.0, prompts_per_round=8)
+    generate(cfg, GENERAL_SEEDS, tmp_path / "run", teacher=ScriptedTeacher())
+    rows = [r for name in ("train.jsonl", "rejected.jsonl") for r in read(tmp_path / "run" / name)]
+    window = cfg.generation.prompts_per_round
+    sent = {r["id"]: r["meta"]["round"] * window + r["meta"]["prompt"] for r in rows if "prompt" in r["meta"]}
+    accepted = {r["id"] for r in rows if "response_request" in r["meta"]}  # passed instruction screening
+    with_machine = [r for r in rows if r["meta"].get("demos", {}).get("machine_ids")]
+    assert with_machine and all(not r["meta"]["demos"]["machine_ids"] for r in rows if sent.get(r["id"]) == 0)
+    for row in with_machine:
+        for demo in row["meta"]["demos"]["machine_ids"]:
+            assert demo in accepted and sent[demo] < sent[row["id"]]
 
 
 def test_failures_become_rejected_rows_and_accounting_holds(tmp_path):
