@@ -6,13 +6,16 @@ same engine, with the run's in-flight count as the engine's batch limit.
 A run's figure is its teacher completion tokens over the wall time of the whole run after engine
 start (generation, filters, publishing: everything the user waits for). The engine is started
 before the first run, so no run pays for it. The raw figure is the best of `--raw-batches`
-batches of in-flight size and one batch eight times as large, each a sample of everything the
-run asked the engine in its proportions (all chat for an instruct run; for a labeled run mostly
-scoring reads, one prompt and no completion token each), queued with vLLM's own `enqueue_chat`
-/`enqueue` from an empty prefix cache. The last line is `ratio: X`, the lower of the two run/raw
-ratios (target >= 0.8). Printed for comparison, not used: a raw chat batch on the cache the run
-left (it re-reads the run's own prompts), and for a labeled run raw chat alone (reads left out)
-and the work share (the same work timed in separate batches of chat and of reads).
+batches of in-flight size, one batch of max(512, 2 x in_flight) requests (one `enqueue`: vLLM
+runs up to its max_num_seqs, 256, at once) and a raw stream that keeps in_flight requests in the
+engine until as many are answered, each a sample of everything the run asked the engine in its
+proportions (all chat for an instruct run; for a labeled run mostly scoring reads, one prompt
+and no completion token each), queued with vLLM's own `enqueue_chat`/`enqueue` from an empty
+prefix cache. The run's mean requests in flight is printed too. The last line is `ratio: X`,
+the lower of the two run/raw ratios (target >= 0.8). Printed for comparison, not used: a raw
+chat batch on the cache the run left (it re-reads the run's own prompts), and for a labeled run
+raw chat alone (reads left out) and the work share (the same work timed in separate batches of
+chat and of reads).
 
     flock /tmp/seedforge-heavy.lock python bench/pipeline_efficiency.py [--rows 300]
         [--only instruct|labeled] [--in-flight N] [--no-prefix-caching] [--eager] [--raw-batches 3]
@@ -178,10 +181,11 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int 
     # its proportions (all chat for an instruct run; mostly scoring reads for a labeled one), each
     # batch from an empty prefix cache, as a new batch of prompts would start (shared few-shot
     # prefixes still hit within it). One batch at the in-flight count (the measure) ends
-    # decoding its longest requests alone, so it is taken `raw_batches` times, and a batch eight
-    # times as large keeps the engine full as a run does: the best of them all is the baseline.
+    # decoding its longest requests alone, so it is taken `raw_batches` times; a large batch and a
+    # raw stream keep the engine full as a run would: the best of them all is the baseline.
     raw: list[float] = []
-    for seed, size in [*((seed, in_flight) for seed in range(raw_batches)), (raw_batches, 8 * in_flight)]:
+    big = max(512, 2 * in_flight)
+    for seed, size in [*((seed, in_flight) for seed in range(raw_batches)), (raw_batches, big)]:
         m = raw_mix(teacher, sent, jobs, size, seed)
         raw.append(m["tps"])
         print(
@@ -190,7 +194,7 @@ def measure(name: str, teacher: Any, run: Any, in_flight: int, raw_batches: int 
             f"prefix-cache hits {m['hits']:.1%}",
             flush=True,
         )
-    m = raw_stream(teacher, sent, jobs, 8 * in_flight, in_flight, raw_batches + 1)
+    m = raw_stream(teacher, sent, jobs, big, in_flight, raw_batches + 1)
     raw.append(m["tps"])
     print(
         f"{name}: raw stream of {m['requests']:.0f} of the run's requests, {in_flight} in flight throughout "

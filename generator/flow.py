@@ -109,6 +109,13 @@ class Flow:
         self._issue(ticket)
         self._pump()
 
+    def room(self) -> int:
+        """How many more requests the teacher could take now with nothing else waiting to be sent
+        (streaming; round-based flows have none)."""
+        if not self.streaming:
+            return 0
+        return self.in_flight - len(self._sent) - len(self._retries) - len(self._first) - len(self._queue)
+
     def peek(self, ticket: int) -> Outcome | None:
         """The final outcome of `ticket` if it has come, without taking (or counting) it."""
         return self._tickets[ticket].final

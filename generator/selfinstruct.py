@@ -237,14 +237,17 @@ class SelfInstruct:
         already answered, for instructions the chain would keep as it stands. Screening later
         decides as always (a submit joins the request sent ahead); what it rejects after all (a
         duplicate of an instruction screened in between) was sent in vain, the price of an engine
-        that would otherwise idle behind one slow prompt. Order only: no decision changes."""
-        if self.would_keep is None or not flow.streaming:
+        that would otherwise idle behind one slow prompt; so only into room the engine has, never
+        displacing a request sure to be used. Order only: no decision changes."""
+        if self.would_keep is None or flow.room() <= 0:
             return
         self._unscreened = [p for p in self._unscreened if not p.screened and not p.guessed]
         for prompt in self._unscreened:
             outcome = flow.peek(prompt.ticket)
             if outcome is None:
                 continue
+            if flow.room() <= 0:
+                return
             prompt.guessed = True
             for record in self._proposed(prompt, outcome) if outcome.ok else []:
                 if self.would_keep(record):

@@ -25,8 +25,14 @@ class GenerationConfig(BaseModel):
     min_prompts_per_round: int = Field(16, ge=1, description="fewest prompts sent when the stream has drained")
     max_rounds: int = Field(30, ge=1, description="most prompts sent: max_rounds x prompts_per_round")
     max_attempts: int = Field(3, ge=1, description="tries per request before quarantine")
-    overgenerate: float = Field(2.0, ge=1.0, description="expected candidates needed per kept row")
-    max_tokens_budget: int | None = Field(None, ge=1, description="stop cleanly after this many tokens in+out")
+    # The stream's prior until it has measured its own rates: how many prompts it sends at once
+    # at the start. The embedded teacher needed 2.7-3.2 candidates per kept row in eight 300-row
+    # runs (bench/pipeline_efficiency.py); at 2.0 a run sent a third of its prompts late, one
+    # slow prompt after another, while the engine idled.
+    overgenerate: float = Field(3.0, ge=1.0, description="expected candidates needed per kept row")
+    max_tokens_budget: int | None = Field(
+        None, ge=1, description="send no more prompts after this many tokens in+out (those out still finish)"
+    )
     instruction_sampling: SamplingConfig = SamplingConfig(temperature=0.9, top_p=1.0, max_tokens=768)
     response_sampling: SamplingConfig = SamplingConfig(temperature=0.7, top_p=1.0, max_tokens=512)
 

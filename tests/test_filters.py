@@ -118,6 +118,15 @@ def test_chain_first_drop_wins_and_only_survivors_are_remembered():
     assert chain(rec("Tides? Explain them to me now.", rid="k4")).rejection is None
 
 
+def test_would_keep_gives_the_chains_verdict_and_learns_nothing():
+    chain = build_chain("instruction_filter", FiltersConfig().instruction, prime=[rec("Name three fruits.", rid="s1")])
+    row = rec("Explain how tides work in simple words.", rid="k1")
+    assert chain.would_keep(row) and chain.would_keep(row)  # asking twice learnt nothing
+    assert not chain.would_keep(rec("Tides?", rid="k2")) and not chain.would_keep(rec("name three fruits", rid="k3"))
+    assert chain(row).rejection is None  # the real screen still keeps it ...
+    assert not chain.would_keep(rec("explain how tides work in simple words", rid="k4"))  # ... and now knows it
+
+
 def test_filter_config_errors_are_clear():
     assert FilterSpec.model_validate("rouge_l").name == "rouge_l"
     with pytest.raises(ValueError, match="unknown filter 'nope'"):

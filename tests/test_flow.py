@@ -57,6 +57,18 @@ def test_streamed_outcomes_are_the_batched_ones_in_submission_order(order_seed):
     assert max(teacher.held) == 5  # the session held in_flight requests, never more
 
 
+def test_room_is_what_the_teacher_could_take_with_nothing_else_waiting():
+    with Flow(Gateway(SessionScriptedTeacher(in_flight=4))) as flow:
+        assert flow.room() == 4
+        tickets = [flow.submit(c, "responses") for c in calls(6)]
+        assert flow.room() == -2  # 4 in flight, 2 waiting
+        for ticket in tickets:
+            flow.take(ticket)
+        assert flow.room() == 4
+    with Flow(Gateway(ScriptedTeacher())) as batched:  # round-based: nothing is sent ahead
+        assert batched.room() == 0
+
+
 def test_taking_twice_counts_once():
     gateway = Gateway(SessionScriptedTeacher(in_flight=2))
     with Flow(gateway) as flow:

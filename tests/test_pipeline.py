@@ -72,6 +72,19 @@ def test_machine_demos_come_from_instructions_accepted_from_earlier_prompts(tmp_
             assert demo in accepted and sent[demo] < sent[row["id"]]
 
 
+def test_one_barren_prompt_does_not_send_a_whole_window():
+    from generator.selfinstruct import _Counts
+
+    # 300 rows wanted at 2.5 a prompt: the first fill is 120 prompts. If the first screened gave
+    # nothing, the measured rate alone (0) would send the whole window; weighted with the prior,
+    # the other 119 are still expected to bring most of the target.
+    counts = _Counts(prior=2.5, screened=1, accepted=0)
+    assert 0.8 * 300 < counts.expected(119) < 300
+    # measured rates take over as evidence grows: 200 prompts at 1 row each expect ~200 more rows
+    grown = _Counts(prior=2.5, screened=200, accepted=200, taken=200, passed=180, kept=180)
+    assert 180 + 0.9 * 100 < grown.expected(100) < 180 + 100
+
+
 def test_failures_become_rejected_rows_and_accounting_holds(tmp_path):
     def faults(request: ChatRequest) -> Completion | None:
         if schema_title(request) == "Response" and request.seed is not None and request.seed % 5 == 0:

@@ -187,11 +187,13 @@ class VLLMTeacher:
 
     @property
     def in_flight(self) -> int:
-        """Requests a streaming run keeps in the engine: enough for the engine's batch, which is
-        what it measured best at on 2 CPU cores (64); a GPU takes far more."""
+        """Requests a streaming run keeps in the engine: vLLM's own default batch (max_num_seqs
+        256), on a CPU too: on 2 cores raw vLLM kept at 64 in flight did 486 tokens/s, one batch
+        it ran up to 256 at once 531 (bench/pipeline_efficiency.py, the 300-row instruct run's
+        requests), and the run itself needs that room when its first prompts go out at once."""
         if self.config.in_flight is not None:
             return self.config.in_flight
-        return 64 if is_cpu_build() else 256
+        return 256
 
     def open_session(self) -> VLLMSession:
         try:
