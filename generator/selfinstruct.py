@@ -239,7 +239,7 @@ class SelfInstruct:
         duplicate of an instruction screened in between) was sent in vain, the price of an engine
         that would otherwise idle behind one slow prompt; so only into room the engine has, never
         displacing a request sure to be used. Order only: no decision changes."""
-        if self.would_keep is None or flow.room() <= 0:
+        if self.would_keep is None or not self.config.send_ahead or flow.room() <= 0:
             return
         self._unscreened = [p for p in self._unscreened if not p.screened and not p.guessed]
         for prompt in self._unscreened:

@@ -25,6 +25,10 @@ class GenerationConfig(BaseModel):
     min_prompts_per_round: int = Field(16, ge=1, description="fewest prompts sent when the stream has drained")
     max_rounds: int = Field(30, ge=1, description="most prompts sent: max_rounds x prompts_per_round")
     max_attempts: int = Field(3, ge=1, description="tries per request before quarantine")
+    # Streaming only: while screening waits on a slow prompt, send the responses of later prompts
+    # for the instructions the filters would keep as they stand. Some are sent in vain (screening
+    # rejects the instruction after all); off where every token is paid for.
+    send_ahead: bool = Field(True, description="send likely responses before screening reaches them")
     # The stream's prior until it has measured its own rates: how many prompts it sends at once
     # at the start. The embedded teacher needed 2.7-3.2 candidates per kept row in eight 300-row
     # runs (bench/pipeline_efficiency.py); at 2.0 a run sent a third of its prompts late, one

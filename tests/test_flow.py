@@ -157,6 +157,17 @@ def test_a_streaming_run_keeps_the_rows_of_a_round_based_run(tmp_path, round_bas
     assert max(teacher.held) <= in_flight
 
 
+def test_without_send_ahead_a_streaming_run_sends_only_what_its_decisions_use(tmp_path, round_based):
+    batched_out, batched_teacher = round_based
+    generation = small_config().generation.model_copy(update={"send_ahead": False})
+    teacher = SessionScriptedTeacher(in_flight=16, order_seed=2, faults=flaky)
+    generate(
+        small_config().model_copy(update={"generation": generation}), GENERAL_SEEDS, tmp_path / "run", teacher=teacher
+    )
+    assert run_files(tmp_path / "run") == run_files(batched_out)
+    assert requests_beyond(teacher.calls, batched_teacher.calls) == []
+
+
 def test_responses_and_the_next_round_overlap_what_is_in_flight(tmp_path):
     teacher = SessionScriptedTeacher(in_flight=16)
     config = load_config(overrides={"generation": {"num": 40, "prompts_per_round": 6, "min_prompts_per_round": 4}})
