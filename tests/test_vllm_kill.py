@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 def test_real_engine_kill_and_resume_uses_every_journaled_completion_once(tmp_path):
     config = tmp_path / "fast.yaml"
-    config.write_text(
+    config.write_text(  # send_ahead off: a response sent in vain is journaled but never reused
         "teacher:\n  enforce_eager: true\n"
-        "generation:\n  min_prompts_per_round: 8\n  prompts_per_round: 8\n"
+        "generation:\n  min_prompts_per_round: 8\n  prompts_per_round: 8\n  send_ahead: false\n"
         "  instruction_sampling: {temperature: 0.9, top_p: 0.95, max_tokens: 384}\n"
         "  response_sampling: {temperature: 0.7, top_p: 0.95, max_tokens: 256}\n"
     )
