@@ -16,7 +16,7 @@ from typing import Any
 from generator.chain import run_chained
 from generator.gateway import Call, Gateway, Outcome
 from generator.modes_config import AugmentConfig
-from generator.selfinstruct import Screen, quarantine, request_meta
+from generator.rows import Screen, quarantine, request_meta
 from prompts import Record, get_spec, stable_hash
 from prompts.schemas import Paraphrase, Translation
 

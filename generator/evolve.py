@@ -17,7 +17,7 @@ from typing import Any
 from generator.chain import run_chained
 from generator.gateway import Call, Gateway, Outcome
 from generator.modes_config import EvolConfig
-from generator.selfinstruct import Screen, answered_record, quarantine, request_meta
+from generator.rows import Screen, answered_record, quarantine, request_meta
 from generator.teachers.base import SamplingConfig
 from prompts import Record, get_spec, stable_hash
 from prompts.schemas import EvolvedInstruction

@@ -20,12 +20,11 @@ from typing import Any
 
 from generator.flow import Flow
 from generator.gateway import Call, Gateway, Outcome
+from generator.rows import Screen, answered_record, quarantine, request_meta
 from generator.seeds import SeedTask
 from generator.selfinstruct_config import GenerationConfig
 from prompts import Record, get_spec, stable_hash
-from prompts.schemas import NewInstructions, Response
-
-Screen = Callable[[Record], Record]  # returns the record kept (maybe with scores) or rejected
+from prompts.schemas import NewInstructions
 
 PRIOR_WEIGHT = 8  # observations a prior rate is worth (see _Counts.expected)
 INSTRUCTION_STAGE = "instructions"
@@ -39,22 +38,6 @@ class GenerationResult:
     target: int
     kept: int
     stopped: str = "target"  # why generation ended: target | max_rounds | token_budget
-
-
-def quarantine(outcome: Outcome, record_id: str | None, stage: str, **meta: Any) -> Record:
-    """A request that never produced valid output still becomes a row: rejected, with evidence.
-    Without a record id, the row's id comes from the call's key and the failed request's id."""
-    if record_id is None:
-        record_id = stable_hash("quarantine", outcome.call.key, outcome.request_id)
-    return Record(id=record_id, meta={**meta, "request_ids": outcome.request_ids}).reject(
-        "validation",
-        outcome.failure or "invalid",
-        spec=outcome.call.spec.name,
-        teacher_stage=stage,
-        raw=outcome.text,
-        errors=outcome.errors,
-        attempts=outcome.attempts,
-    )
 
 
 @dataclass
@@ -227,7 +210,7 @@ class SelfInstruct:
                 id=stable_hash(outcome.request_id, j),
                 instruction=item.instruction.strip(),
                 input=item.input.strip(),
-                meta={**base_meta, "instruction_request": self._request_meta(outcome), "position": j},
+                meta={**base_meta, "instruction_request": request_meta(outcome), "position": j},
             )
             for j, item in enumerate(outcome.parsed.instructions)
         ]
@@ -291,39 +274,3 @@ class SelfInstruct:
             self.config.response_sampling,
             key=f"response/{record.id}",
         )
-
-    def _request_meta(self, outcome: Outcome) -> dict[str, Any]:
-        return request_meta(outcome)
-
-
-def request_meta(outcome: Outcome) -> dict[str, Any]:
-    """Lineage of one teacher request, kept in a row's meta: id, template, sampling, seed, attempts."""
-    spec = outcome.call.spec
-    return {
-        "id": outcome.request_id,
-        "template": {"name": spec.name, "hash": spec.template_hash},
-        "sampling": outcome.call.sampling.model_dump(),
-        "seed": outcome.seed,
-        "attempts": outcome.attempts,
-    }
-
-
-def answer_records(
-    gateway: Gateway, records: list[Record], calls: list[Call], screen: Screen, stage: str
-) -> list[Record]:
-    """One batch of `Response` calls (one per record): answered rows screened, failures quarantined."""
-    return [answered_record(r, o, screen, stage) for r, o in zip(records, gateway.run(calls, stage), strict=True)]
-
-
-def answered_record(record: Record, outcome: Outcome, screen: Screen, stage: str) -> Record:
-    """`record` with the answer of its `Response` call, screened; a failed call quarantines it."""
-    if not outcome.ok:
-        failed = quarantine(outcome, record.id, stage)
-        return record.with_meta(response_request=request_meta(outcome)).model_copy(
-            update={"rejection": failed.rejection}
-        )
-    assert isinstance(outcome.parsed, Response)
-    answered = record.with_fields(output=outcome.parsed.output.strip()).with_meta(
-        response_request=request_meta(outcome)
-    )
-    return screen(answered)
