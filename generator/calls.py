@@ -4,13 +4,13 @@ and the per-stage counts: shared by the gateway (generator/gateway.py) and the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from generator.teachers.base import Completion, SamplingConfig, ScoreKind
+from generator.teachers.base import ChatRequest, Completion, SamplingConfig, ScoreKind, Teacher
 from prompts import TaskSpec, stable_hash, validation_errors
 
 
@@ -109,3 +109,19 @@ def check_completion(call: Call, completion: Completion, attempts: int, ids: lis
     if call.choices and call.spec.choice_field and getattr(parsed, call.spec.choice_field) not in call.choices:
         return outcome(None, "schema_error", [{"msg": f"{completion.text!r} is not one of {list(call.choices)}"}])
     return outcome(parsed)
+
+
+class FlowGateway(Protocol):
+    """What a flow (generator/flow.py) uses of its gateway (generator/gateway.py)."""
+
+    teacher: Teacher
+    journal: CompletionStore | None
+    stats: dict[str, StageStats]
+    max_attempts: int
+    teacher_calls: int
+
+    @property
+    def spent_tokens(self) -> int: ...
+    def request_for(self, call: Call, attempt: int) -> ChatRequest: ...
+    def request_id(self, request: ChatRequest) -> str: ...
+    def _fresh(self, requests: list[ChatRequest], ids: list[str]) -> Iterator[tuple[int, Completion]]: ...

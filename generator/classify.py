@@ -5,16 +5,17 @@ for k new texts of that label. Every text is then verified — does it carry the
 written for? — by the domain's `verification.method` (generator/verify/), and a text that fails
 is rejected with the method's reason and scores. Generation goes on until every quota is met or
 the round budget is spent, sending requests to the labels furthest from their quota; a label
-falling far behind is reported while it happens (generator/label_guard.py).
+falling far behind is reported while it happens (generator/label_guard.py). Rounds are the unit
+of verification (confident learning cross-validates a round's texts together), not of traffic:
+the next round goes out before this one's verdicts, and each text's checks as it arrives.
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from generator.classify_config import LabeledTask
@@ -29,6 +30,14 @@ from prompts.schemas import LabeledTexts
 Screen = Callable[[Record], Record]
 TEXT_STAGE = "texts"
 __all__ = ["VERIFY_STAGE", "LabeledGenerator", "LabeledResult", "Vote", "classify_texts", "label_balance", "pick_shots"]
+
+
+@dataclass
+class _Round:
+    number: int
+    allocation: dict[str, int]  # prompts per label
+    tickets: list[tuple[int, str]]  # (flow ticket, label) in request order
+    checked: set[int] = field(default_factory=set)  # tickets whose checks went out ahead
 
 
 @dataclass
@@ -88,85 +97,91 @@ class LabeledGenerator:
         )
 
     def run(self) -> LabeledResult:
+        """Rounds go out `rounds_ahead` before the verdicts of the ones before them: a round's
+        allocation counts the prompts still out at the yield observed so far, so decisions are
+        taken at fixed points of this loop (each round allocated when the one `rounds_ahead`
+        before it is judged) and never depend on timing; a streaming teacher decodes the next
+        round's texts beside this round's slowest texts and its checks."""
         task, gen = self.task, self.task.generation
         targets = task.targets_for({name: len(texts) for name, texts in self.seeds.items()})
         method = task.verification.method if self.verifier is not None else None
         guard = LabelGuard(targets, gen.overgenerate, method)
         records: list[Record] = []
-        rounds = 0
-        # One flow for the run: the next round's texts that are certain go out while this round's
-        # verdicts decode, and the next round's submits join them.
-        with self._traffic() as flow:
-            while rounds < gen.max_rounds and self._short(guard):
-                allocation = guard.allocate(gen.texts_per_prompt, gen.max_prompts_per_label)
-                calls = [self._text_call(rounds, label, i) for label, n in allocation.items() for i in range(n)]
-                call_labels = [label for label, n in allocation.items() for _ in range(n)]
-                first = len(records)
-                candidates = self._texts(flow, calls, call_labels, rounds, records)
-                if flow is not None and self._certain_next(rounds):
-                    self._send_next(flow, guard, candidates, records[first:], rounds + 1)
-                verified = self._verify(candidates, rounds)
-                for record in records[first:]:  # the teacher's invalid answers, quarantined
-                    guard.observe(record)
-                for record in verified:
-                    if not record.rejected:
-                        if guard.tally[record.label].need <= 0:
-                            record = record.reject("quota", "over_target", target=targets[record.label])
-                        else:
-                            record = self.screen(record)
-                    guard.observe(record)
-                    records.append(record)
-                rounds += 1
-                for lag in guard.lagging():
-                    self.on_lag(lag)
-                self.on_round(sum(min(e.kept, e.target) for e in guard.tally.values()), sum(targets.values()))
+        out: deque[_Round] = deque()  # sent, not yet judged
+        sent = 0
+        with self.gateway.open_flow() as flow:
+            flow.watch = lambda: self._check_ahead(flow, out)
+            while True:
+                while len(out) <= gen.rounds_ahead and sent < gen.max_rounds and self._short(guard):
+                    pending = Counter({label: n for rnd in out for label, n in rnd.allocation.items()})
+                    allocation = guard.allocate(gen.texts_per_prompt, gen.max_prompts_per_label, pending)
+                    if not allocation:
+                        break  # the prompts out are expected to fill every quota
+                    out.append(self._send(flow, sent, allocation))
+                    sent += 1
+                if not out:
+                    break
+                self._judge(flow, out, guard, records, targets)
+                out.popleft()
         met = all(e.need == 0 for e in guard.tally.values())
         stopped = "target" if met else "token_budget" if self.gateway.over_budget else "max_rounds"
-        return LabeledResult(records, targets, rounds, stopped, guard, dict(self.context.facts))
-
-    @contextmanager
-    def _traffic(self) -> Iterator[Flow | None]:
-        if self.gateway.streams:
-            with self.gateway.open_flow() as flow:
-                yield flow
-        else:
-            yield None
+        return LabeledResult(records, targets, sent, stopped, guard, dict(self.context.facts))
 
     def _short(self, guard: LabelGuard) -> bool:
         """Is some label short of its quota, with tokens left to spend?"""
         return any(e.need for e in guard.tally.values()) and not self.gateway.over_budget
 
-    def _certain_next(self, round_no: int) -> bool:
-        """Can another round follow this one? (A token budget may stop any round: then no.)"""
-        return round_no + 1 < self.task.generation.max_rounds and self.gateway.token_budget is None
+    def _send(self, flow: Flow, round_no: int, allocation: dict[str, int]) -> _Round:
+        tickets = [
+            (flow.submit(self._text_call(round_no, label, i), TEXT_STAGE), label)
+            for label, n in allocation.items()
+            for i in range(n)
+        ]
+        return _Round(round_no, allocation, tickets)
 
-    def _send_next(
-        self, flow: Flow, guard: LabelGuard, candidates: list[Record], failed: list[Record], round_no: int
+    def _check_ahead(self, flow: Flow, out: deque[_Round]) -> None:
+        """Streaming: send the checks of every text answered so far in rounds not yet judged, so
+        they decode beside slower texts instead of after them; verification later asks for
+        exactly these calls and gets these answers."""
+        if self.verifier is None or not flow.streaming:
+            return
+        for rnd in out:
+            for ticket, label in rnd.tickets:
+                outcome = flow.peek(ticket)
+                if outcome is None or ticket in rnd.checked:
+                    continue
+                rnd.checked.add(ticket)
+                found = [_candidate(r) for r in self._proposed(outcome, label, rnd.number) if not r.rejected]
+                for stage, call in self.verifier.calls_ahead(found, rnd.number) if found else []:
+                    flow.send_ahead(call, stage, first=True)  # this round's verdicts wait on them
+
+    def _judge(
+        self, flow: Flow, out: deque[_Round], guard: LabelGuard, records: list[Record], targets: dict[str, int]
     ) -> None:
-        gen = self.task.generation
-        pending = Counter(r.label for r in candidates)
-        settled = Counter(r.label for r in failed)
-        for label, n in guard.certain_next(pending, settled, gen.texts_per_prompt, gen.max_prompts_per_label).items():
-            for i in range(n):
-                flow.send_ahead(self._text_call(round_no, label, i), TEXT_STAGE)
-
-    def _texts(
-        self, flow: Flow | None, calls: list[Call], labels: list[str], round_no: int, records: list[Record]
-    ) -> list[Record]:
-        """The round's candidate texts. Streaming, each answer's verification requests are sent
-        as it arrives, so they decode beside the round's slower texts instead of after them;
-        verification later asks for exactly these (same calls), answered once."""
-        if flow is None:
-            return self._candidates(self.gateway.run(calls, TEXT_STAGE), labels, round_no, records)
-        tickets = [flow.submit(call, TEXT_STAGE) for call in calls]
+        """Take the oldest round's texts in request order, verify and screen them, count the verdicts."""
+        rnd = out[0]
         candidates: list[Record] = []
-        for ticket, label in zip(tickets, labels, strict=True):
-            found = self._candidates([flow.take(ticket)], [label], round_no, records)
-            candidates += found
-            if self.verifier is not None and found:
-                for stage, call in self.verifier.calls_ahead([_candidate(r) for r in found], round_no):
-                    flow.send_ahead(call, stage)
-        return candidates
+        self.gateway.stage_begins(TEXT_STAGE)  # progress.json: which stage the run waits on
+        for ticket, label in rnd.tickets:
+            for record in self._proposed(flow.take(ticket), label, rnd.number):
+                if record.rejected:  # the teacher's invalid answer, quarantined
+                    guard.observe(record)
+                    records.append(record)
+                else:
+                    candidates.append(record)
+        self.gateway.stage_ends(TEXT_STAGE)
+        self._check_ahead(flow, out)  # every check of the round goes out before later rounds' texts
+        for record in self._verify(candidates, rnd.number):
+            if not record.rejected:
+                if guard.tally[record.label].need <= 0:
+                    record = record.reject("quota", "over_target", target=targets[record.label])
+                else:
+                    record = self.screen(record)
+            guard.observe(record)
+            records.append(record)
+        for lag in guard.lagging():
+            self.on_lag(lag)
+        self.on_round(sum(min(e.kept, e.target) for e in guard.tally.values()), sum(targets.values()))
 
     def _text_call(self, round_no: int, label: str, index: int) -> Call:
         """Prompt `index` of `label` in round `round_no`. Its attributes and demos come from that
@@ -196,44 +211,45 @@ class LabeledGenerator:
             drawn.append(Call(self.spec, messages, gen.sampling, key=call_key, json_schema=schema))
         return drawn[index]
 
-    def _candidates(
-        self, outcomes: list[Outcome], labels: list[str], round_no: int, records: list[Record]
-    ) -> list[Record]:
+    def _proposed(self, outcome: Outcome, label: str, round_no: int) -> list[Record]:
+        """The candidate texts of one answer, or the answer quarantined (no side effects: the
+        streaming checks and the verdicts build the same records from the same outcome)."""
         teacher = self.gateway.teacher
-        out = []
-        for outcome, label in zip(outcomes, labels, strict=True):
-            meta: dict[str, Any] = {
-                "round": round_no,
-                "intended_label": label,
-                "teacher": {"model": teacher.model_name, "revision": teacher.revision, "endpoint": teacher.endpoint},
-                "text_request": {
-                    "id": outcome.request_id,
-                    "template": {"name": self.spec.name, "hash": self.spec.template_hash},
-                    "sampling": outcome.call.sampling.model_dump(),
-                    "seed": outcome.seed,
-                    "attempts": outcome.attempts,
-                },
-            }
-            if not outcome.ok:
-                rid = stable_hash("quarantine", outcome.call.key, outcome.request_id)
-                records.append(
-                    Record(id=rid, kind="classification", label=label, meta=meta).reject(
-                        "validation",
-                        outcome.failure or "invalid",
-                        raw=outcome.text,
-                        errors=outcome.errors,
-                        attempts=outcome.attempts,
-                        teacher_stage=TEXT_STAGE,
-                    )
+        meta: dict[str, Any] = {
+            "round": round_no,
+            "intended_label": label,
+            "teacher": {"model": teacher.model_name, "revision": teacher.revision, "endpoint": teacher.endpoint},
+            "text_request": {
+                "id": outcome.request_id,
+                "template": {"name": self.spec.name, "hash": self.spec.template_hash},
+                "sampling": outcome.call.sampling.model_dump(),
+                "seed": outcome.seed,
+                "attempts": outcome.attempts,
+            },
+        }
+        if not outcome.ok:
+            rid = stable_hash("quarantine", outcome.call.key, outcome.request_id)
+            return [
+                Record(id=rid, kind="classification", label=label, meta=meta).reject(
+                    "validation",
+                    outcome.failure or "invalid",
+                    raw=outcome.text,
+                    errors=outcome.errors,
+                    attempts=outcome.attempts,
+                    teacher_stage=TEXT_STAGE,
                 )
-                continue
-            assert isinstance(outcome.parsed, LabeledTexts)
-            for j, text in enumerate(outcome.parsed.texts):
-                rid = stable_hash(outcome.request_id, j)
-                out.append(
-                    Record(id=rid, kind="classification", text=text.strip(), label=label, meta={**meta, "position": j})
-                )
-        return out
+            ]
+        assert isinstance(outcome.parsed, LabeledTexts)
+        return [
+            Record(
+                id=stable_hash(outcome.request_id, j),
+                kind="classification",
+                text=text.strip(),
+                label=label,
+                meta={**meta, "position": j},
+            )
+            for j, text in enumerate(outcome.parsed.texts)
+        ]
 
     def _verify(self, candidates: list[Record], round_no: int) -> list[Record]:
         if self.verifier is None or not candidates:

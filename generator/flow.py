@@ -12,41 +12,18 @@ batches: one per stage when an outcome of it is needed, exactly what `Gateway.ru
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from generator.calls import Call, CompletionStore, Outcome, StageStats, check_completion
-from generator.teachers.base import (
-    ChatRequest,
-    Completion,
-    SessionTeacher,
-    Teacher,
-    TeacherSession,
-    TeacherUnavailable,
-)
+from generator.calls import Call, FlowGateway, Outcome, StageStats, check_completion
+from generator.teachers.base import ChatRequest, Completion, SessionTeacher, TeacherSession, TeacherUnavailable
 
 log = logging.getLogger("seedforge.flow")
 LOG_EVERY = 64  # streaming: one log line per this many outcomes taken in a stage
-
-
-class Gateway(Protocol):
-    """What a flow uses of its gateway (generator/gateway.py)."""
-
-    teacher: Teacher
-    journal: CompletionStore | None
-    stats: dict[str, StageStats]
-    max_attempts: int
-    teacher_calls: int
-
-    @property
-    def spent_tokens(self) -> int: ...
-    def request_for(self, call: Call, attempt: int) -> ChatRequest: ...
-    def request_id(self, request: ChatRequest) -> str: ...
-    def _fresh(self, requests: list[ChatRequest], ids: list[str]) -> Iterator[tuple[int, Completion]]: ...
 
 
 @dataclass
@@ -67,7 +44,7 @@ class _Ticket:
 
 
 class Flow:
-    def __init__(self, gateway: Gateway, in_flight: int | None = None):
+    def __init__(self, gateway: FlowGateway, in_flight: int | None = None):
         self.gateway = gateway
         teacher = gateway.teacher
         limit = in_flight if in_flight is not None else getattr(teacher, "in_flight", 0)
@@ -75,9 +52,10 @@ class Flow:
         self.streaming = self.in_flight > 0 and isinstance(teacher, SessionTeacher)
         self._session: TeacherSession | None = None
         self._tickets: list[_Ticket] = []
-        self._retries: deque[int] = deque()  # sent before new calls: the oldest undecided waits on them
-        self._first: deque[int] = deque()  # submitted with first=True: sent before the plain queue
-        self._queue: deque[int] = deque()
+        # Waiting to be sent, as (rank, order, ticket): retries first (the oldest undecided waits on
+        # them), then calls submitted `first`, then the rest, each in the order queued.
+        self._waiting: list[tuple[int, int, int]] = []
+        self._order = itertools.count()
         self._sent: set[int] = set()
         self._busy_mark: float | None = None  # engine busy since (streaming: teacher time)
         self.waited = 0.0  # streaming: seconds spent waiting on the teacher ...
@@ -85,6 +63,9 @@ class Flow:
         self._ahead: dict[str, int] = {}  # request id -> the ticket that sent it ahead
         self._followers: dict[str, list[int]] = {}  # request id -> tickets waiting on its answer
         self._joined: set[int] = set()  # tickets sent ahead that a submit joined
+        # Runs after each batch of answers, whoever waits (e.g. sends the checks of texts that
+        # arrived while verification waits on another round); see take's `idle` for one wait.
+        self.watch: Callable[[], None] | None = None
 
     # -- the strategy's side ----------------------------------------------------------------------
 
@@ -98,14 +79,14 @@ class Flow:
             self._pump()
         return ticket
 
-    def send_ahead(self, call: Call, stage: str) -> None:
+    def send_ahead(self, call: Call, stage: str, first: bool = False) -> None:
         """Send now a call the strategy will `submit` later: that submit gets these answers, with
         the outcome and counts a plain submit gives. Abandoned at close if never submitted;
-        round-based flows ignore it."""
+        round-based flows ignore it. `first` as in submit."""
         if not self.streaming:
             return
         ticket = len(self._tickets)
-        self._tickets.append(_Ticket(call, stage, ahead=True))
+        self._tickets.append(_Ticket(call, stage, ahead=True, first=first))
         self._issue(ticket)
         self._pump()
 
@@ -114,7 +95,7 @@ class Flow:
         (streaming; round-based flows have none)."""
         if not self.streaming:
             return 0
-        return self.in_flight - len(self._sent) - len(self._retries) - len(self._first) - len(self._queue)
+        return self.in_flight - len(self._sent) - len(self._waiting)
 
     def peek(self, ticket: int) -> Outcome | None:
         """The final outcome of `ticket` if it has come, without taking (or counting) it."""
@@ -125,9 +106,10 @@ class Flow:
         meanwhile (it may take outcomes that are done, and submit). Counted now, once."""
         entry = self._tickets[ticket]
         while entry.final is None:
-            self._advance(entry.stage)
-            if idle is not None:
-                idle()
+            (self._stream_step if self.streaming else self._send_batch)(entry.stage)
+            for hook in (self.watch, idle):
+                if hook is not None:
+                    hook()
         if not entry.taken:
             entry.taken = True
             self._count(entry, entry.final)
@@ -137,15 +119,10 @@ class Flow:
         """Abandon requests nobody will take (e.g. sent ahead for a round that never came)."""
         if self.waited:
             ahead = [t for t, entry in enumerate(self._tickets) if entry.ahead]
-            log.info(
-                "held %.1f requests in flight on average (in_flight %d) over %.1f s waiting on the teacher; "
-                "%d of %d calls sent ahead were never submitted (their answers unused)",
-                self.held / self.waited,
-                self.in_flight,
-                self.waited,
-                len([t for t in ahead if t not in self._joined]),
-                len(ahead),
-            )
+            unused = len([t for t in ahead if t not in self._joined])
+            message = "held %.1f requests in flight on average (in_flight %d) over %.1f s waiting on the teacher; "
+            message += "%d of %d calls sent ahead were never submitted (their answers unused)"
+            log.info(message, self.held / self.waited, self.in_flight, self.waited, unused, len(ahead))
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -184,7 +161,7 @@ class Flow:
             entry.journaled.add(request_id)
             self._arrive(ticket, found)
         else:
-            (self._retries if retry else self._first if entry.first else self._queue).append(ticket)
+            heapq.heappush(self._waiting, (0 if retry else 1 if entry.first else 2, next(self._order), ticket))
 
     def _arrive(self, ticket: int, completion: Completion) -> None:
         entry = self._tickets[ticket]
@@ -202,12 +179,6 @@ class Flow:
         for follower in self._followers.pop(request_id, []) if entry.ahead else []:
             self._tickets[follower].cached += request_id in entry.journaled
             self._arrive(follower, completion)
-
-    def _advance(self, stage: str) -> None:
-        if self.streaming:
-            self._stream_step(stage)
-        else:
-            self._send_batch(stage)
 
     def _count(self, entry: _Ticket, outcome: Outcome) -> None:
         stats = self._stats(entry.stage)
@@ -229,14 +200,12 @@ class Flow:
     # -- round-based: one batch per stage, as Gateway.run sends them -----------------------------
 
     def _send_batch(self, stage: str) -> None:
-        batch = [t for t in self._retries if self._tickets[t].stage == stage]
-        batch += sorted(t for t in (*self._first, *self._queue) if self._tickets[t].stage == stage)
+        mine = sorted(item for item in self._waiting if self._tickets[item[2]].stage == stage)
+        batch = [t for rank, _, t in mine if rank == 0] + sorted(t for rank, _, t in mine if rank)
         if not batch:
             raise RuntimeError(f"nothing queued for stage {stage!r} yet an outcome is awaited")
-        chosen = set(batch)
-        self._retries = deque(t for t in self._retries if t not in chosen)
-        self._first = deque(t for t in self._first if t not in chosen)
-        self._queue = deque(t for t in self._queue if t not in chosen)
+        self._waiting = [item for item in self._waiting if self._tickets[item[2]].stage != stage]
+        heapq.heapify(self._waiting)
         requests = [self._tickets[t].request for t in batch]
         ids = [self._tickets[t].request_id for t in batch]
         answered: dict[int, Completion] = {}
@@ -263,8 +232,8 @@ class Flow:
         """Top the engine up to `in_flight` requests: retries, then `first` calls, then the rest,
         each in submission order."""
         items: list[tuple[int, ChatRequest]] = []
-        while len(self._sent) + len(items) < self.in_flight and (self._retries or self._first or self._queue):
-            ticket = (self._retries or self._first or self._queue).popleft()
+        while len(self._sent) + len(items) < self.in_flight and self._waiting:
+            ticket = heapq.heappop(self._waiting)[2]
             request = self._tickets[ticket].request
             assert request is not None
             items.append((ticket, request))
@@ -297,7 +266,7 @@ class Flow:
     def _stream_step(self, stage: str) -> None:
         self._pump()
         if not self._sent or self._session is None:
-            if self._retries or self._first or self._queue:
+            if self._waiting:
                 return  # the teacher refused every request just sent; their retries go next
             raise RuntimeError(f"nothing in flight for stage {stage!r} yet an outcome is awaited")
         holding, asked = len(self._sent), time.perf_counter()

@@ -73,17 +73,22 @@ class LabelGuard:
         if record.rejection.stage == "verification" and predicted and predicted != record.label:
             entry.predicted[predicted] += 1
 
-    def allocate(self, per_text: int, per_label_cap: int) -> dict[str, int]:
-        """Prompts per label this round.
+    def allocate(self, per_text: int, per_label_cap: int, pending: Counter[str] | None = None) -> dict[str, int]:
+        """Prompts per label for the next round.
 
         Each label wants enough prompts for its need at its observed yield (a prior of
-        1/overgenerate until it has some). Every short label first gets its want up to
-        per_label_cap; what is left of the round's budget (per_label_cap per label) goes to the
-        labels furthest from their quota, so a lagging label can take up to twice its cap. The
-        floor is what lets the next round's first prompts be sent before this round's verdicts
-        are in (`certain_next`): no other label can take it away.
+        1/overgenerate until it has some), less the prompts `pending` for it (sent in rounds not
+        yet judged: expected to yield at that same rate). Every short label first gets its want
+        up to per_label_cap; what is left of the round's budget (per_label_cap per label) goes to
+        the labels furthest from their quota, so a lagging label can take up to twice its cap.
         """
-        want = {label: n for label, n in self._wants(self.tally, per_text, per_label_cap).items() if n > 0}
+        pending = pending or Counter()
+        want = {}
+        for label, entry in self.tally.items():
+            kept_yield = (entry.kept + self.prior_yield * 4) / (entry.generated + 4)
+            prompts = math.ceil(entry.need / (max(kept_yield, MIN_YIELD) * per_text)) - pending[label]
+            if prompts > 0:
+                want[label] = min(2 * per_label_cap, prompts)
         out = {label: min(n, per_label_cap) for label, n in want.items()}
         budget = per_label_cap * len(self.tally) - sum(out.values())
         for label in sorted(want, key=lambda label: -self.tally[label].need / max(self.tally[label].target, 1)):
@@ -91,27 +96,6 @@ class LabelGuard:
             out[label] += extra
             budget -= extra
         return out
-
-    def certain_next(
-        self, pending: Counter[str], failed: Counter[str], per_text: int, per_label_cap: int
-    ) -> dict[str, int]:
-        """Prompts per label that the next `allocate` gives whatever the fate of this round's
-        `pending` candidates (their `failed` text requests are settled), so they can be sent now:
-        the floor a label wants when all its pending texts are kept (least need, best yield)."""
-        best = {}
-        for label, entry in self.tally.items():
-            generated = entry.generated + pending[label] + failed[label]
-            best[label] = LabelTally(entry.target, generated, min(entry.kept + pending[label], entry.target))
-        least = self._wants(best, per_text, per_label_cap)
-        return {label: min(n, per_label_cap) for label, n in least.items() if n > 0}
-
-    def _wants(self, tally: dict[str, LabelTally], per_text: int, per_label_cap: int) -> dict[str, int]:
-        want = {}
-        for label, entry in tally.items():
-            kept_yield = (entry.kept + self.prior_yield * 4) / (entry.generated + 4)
-            need = math.ceil(entry.need / (max(kept_yield, MIN_YIELD) * per_text))
-            want[label] = min(2 * per_label_cap, need)
-        return want
 
     def lagging(self) -> list[Lag]:
         """Labels accepting far less than the best one (or nothing at all), each reported once."""

@@ -140,6 +140,22 @@ def test_budget_exhaustion_publishes_then_fails_naming_each_short_label(tmp_path
     assert all(f"{label!r}" in caught.value.explain() for label in short)
 
 
+def test_a_token_budget_stops_new_rounds_and_judges_every_round_already_out(tmp_path):
+    generation = {"max_prompts_per_label": 1, "max_rounds": 8}
+    targets = {"per_label": 4, "max_shortfall": 1.0}  # short labels are reported, not failed
+    full = run(tmp_path / "full", ScriptedTeacher(), generation=generation, targets=targets)
+    assert full.stats["run"]["stopped"] == "target"
+    spent = full.stats["teacher"]["prompt_tokens"] + full.stats["teacher"]["completion_tokens"]
+    budget = {**generation, "max_tokens_budget": spent // 3}
+    summary = run(tmp_path / "short", ScriptedTeacher(), generation=budget, targets=targets)
+    assert summary.stats["run"]["stopped"] == "token_budget"
+    assert summary.stats["run"]["rounds"] < full.stats["run"]["rounds"]
+    # every round sent was judged: its candidates are published, kept or rejected, and counted
+    published = rows(tmp_path / "short" / "run" / "train.jsonl") + rows(tmp_path / "short" / "run" / "rejected.jsonl")
+    assert {r["meta"]["round"] for r in published} == set(range(summary.stats["run"]["rounds"]))
+    assert summary.funnel["kept"] + summary.funnel["rejected_total"] == summary.funnel["candidates"] == len(published)
+
+
 def test_dedup_applies_within_and_across_labels(tmp_path):
     summary = run(tmp_path, ScriptedTeacher())
     reasons = summary.funnel["rejected"].get("text_filter", {})

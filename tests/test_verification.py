@@ -7,7 +7,6 @@ the failure the embedded teacher shows on real domains.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
@@ -157,31 +156,21 @@ def test_allocation_serves_the_labels_furthest_from_quota_first():
     assert guard.allocate(per_text=3, per_label_cap=4) == {"a": 1}
 
 
-def test_the_next_rounds_certain_prompts_are_allocated_whatever_the_verdicts():
-    """certain_next is a floor under every outcome of the pending candidates: what lets a streaming
-    run send those prompts before the verdicts without ever asking for one it will not use."""
-    rng = random.Random(0)
-    sent = 0
-    for _ in range(300):
-        labels = ["a", "b", "c", "d"][: rng.randint(1, 4)]
-        guard = LabelGuard({label: rng.randint(1, 40) for label in labels}, overgenerate=2.0, method="vote")
-        for entry in guard.tally.values():
-            entry.generated = rng.randint(0, 60)
-            entry.kept = min(entry.target, rng.randint(0, entry.generated))
-        pending = Counter({label: rng.randint(0, 30) for label in labels})
-        failed = Counter({label: rng.randint(0, 3) for label in labels})
-        per_text, cap = rng.randint(1, 5), rng.randint(1, 8)
-        certain = guard.certain_next(pending, failed, per_text, cap)
-        sent += sum(certain.values())
-        for _ in range(10):  # some outcomes: each pending text kept or not
-            after = copy.deepcopy(guard)
-            for label in labels:
-                entry = after.tally[label]
-                entry.generated += pending[label] + failed[label]
-                entry.kept = min(entry.target, entry.kept + sum(rng.random() < 0.5 for _ in range(pending[label])))
-            allocated = after.allocate(per_text, cap)
-            assert all(allocated.get(label, 0) >= n for label, n in certain.items()), (certain, allocated)
-    assert sent > 100  # the floor is not trivially empty
+def test_prompts_still_out_count_against_a_labels_want_at_its_observed_yield():
+    """A round sent before the verdicts of the one before it asks only for what the prompts
+    already out are not expected to bring, so rounds ahead do not overshoot in expectation."""
+    guard = LabelGuard({"a": 30, "b": 30, "c": 6}, overgenerate=2.0, method="vote")
+    guard.tally["a"].kept, guard.tally["a"].generated = 10, 16
+    # At 2 texts a prompt: a needs 20 at yield (10 + 2) / 20 = 0.6: 17 prompts; b (untried, prior
+    # yield 1/2) needs 30: 30 prompts; c needs 6: 6 prompts. The cap is 4 a label.
+    assert guard.allocate(per_text=2, per_label_cap=4) == {"a": 4, "b": 4, "c": 4}
+    out = Counter({"a": 4, "b": 4, "c": 4})  # the round just sent, not yet judged
+    # a 17 - 4 and b 30 - 4 still want more than the cap; c wants 6 - 4 = 2; the 2 left of the
+    # round's budget go to b, the furthest from its quota.
+    assert guard.allocate(per_text=2, per_label_cap=4, pending=out) == {"a": 4, "b": 6, "c": 2}
+    enough = Counter({"a": 17, "b": 30, "c": 6})  # every quota filled at the expected yield
+    assert guard.allocate(per_text=2, per_label_cap=4, pending=enough) == {}
+    assert guard.allocate(per_text=2, per_label_cap=4, pending=enough - Counter({"c": 1})) == {"c": 1}
 
 
 def test_lagging_needs_evidence_and_is_reported_once():
@@ -249,17 +238,23 @@ def test_batch_calibration_removes_the_lean_estimated_from_the_texts_themselves(
 @pytest.mark.parametrize(
     ("method", "in_flight", "order_seed"), [("ensemble", 4, 0), ("ensemble", 16, 1), ("vote", 8, 2)]
 )
-def test_streaming_sends_verification_ahead_and_keeps_the_round_based_rows(tmp_path, method, in_flight, order_seed):
+def test_streaming_sends_verification_ahead_and_keeps_the_round_based_rows(
+    tmp_path, monkeypatch, method, in_flight, order_seed
+):
+    from generator.classify import LabeledGenerator
     from tests.fakes import SessionScriptedTeacher
 
     bias = {"biased_to": "positive"} if method == "ensemble" else {}  # the vote would starve two labels
     extra: dict = {"verification": {"samples": 3}} if method == "vote" else {}
-    # Rounds of at most 2 prompts a label: a round cannot fill a quota, so the next round's first
-    # texts are certain while this round's verdicts decode, and go out then.
+    # Rounds of at most 2 prompts a label: a round cannot fill a quota, so the next one goes out
+    # while this one decodes (generation.rounds_ahead).
     extra.update(targets={"per_label": 8}, generation={"max_prompts_per_label": 2})
     batched = ScriptedTeacher(**bias)
     base = run(tmp_path / "batched", batched, method, **extra)
     streamed = SessionScriptedTeacher(in_flight=in_flight, order_seed=order_seed, **bias)
+    judged: list[int] = []  # the teacher's log length as each round's verdicts are in
+    judge = LabeledGenerator._judge
+    monkeypatch.setattr(LabeledGenerator, "_judge", lambda *a: (judge(*a), judged.append(len(streamed.log)))[0])
     summary = run(tmp_path / "streamed", streamed, method, **extra)
     rows = {name: (tmp_path / name / "run" / "train.jsonl").read_text() for name in ("batched", "streamed")}
     assert rows["streamed"] == rows["batched"]
@@ -278,18 +273,15 @@ def test_streaming_sends_verification_ahead_and_keeps_the_round_based_rows(tmp_p
     first_check = next(i for i, (event, title) in enumerate(events) if event == "submit" and title != "LabeledTexts")
     last_text = max(i for i, (event, title) in enumerate(events) if event == "finish" and title == "LabeledTexts")
     assert first_check < last_text
-    # and the next round's certain texts went out while this round's verdicts were still decoding
+    # and round 1's texts had gone to the teacher before round 0's verdicts were in (a round ahead;
+    # round by round, none would have). Later rounds go ahead only while the prompts out are not
+    # expected to fill the quotas.
     rows = kept_rows(tmp_path / "streamed") + [json.loads(x) for x in rejected["streamed"].splitlines()]
     round_of = {r["meta"]["text_request"]["id"]: r["meta"]["round"] for r in rows if "text_request" in r["meta"]}
-    assert summary.stats["run"]["rounds"] > 1
-    log = [
-        (event, title, round_of.get(r.request_id("scripted", "v1", "scripted")), id(r))
-        for event, title, r in streamed.log
-    ]
-    finished = {key: i for i, (event, _, _, key) in enumerate(log) if event == "finish"}
-    overlaps = 0
-    for k in range(1, summary.stats["run"]["rounds"]):
-        first = min(i for i, (event, _, rnd, _) in enumerate(log) if event == "submit" and rnd == k)
-        checking = [key for event, title, _, key in log[:first] if event == "submit" and title != "LabeledTexts"]
-        overlaps += any(finished[key] > first for key in checking)
-    assert overlaps >= 1
+    assert summary.stats["run"]["rounds"] == len(judged) > 1
+    before_verdicts = {
+        round_of[r.request_id("scripted", "v1", "scripted")]
+        for event, title, r in streamed.log[: judged[0]]
+        if event == "submit" and title == "LabeledTexts"
+    }
+    assert before_verdicts == {0, 1}
