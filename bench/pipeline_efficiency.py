@@ -226,7 +226,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=300)
     parser.add_argument("--only", choices=["instruct", "labeled"])
-    parser.add_argument("--in-flight", type=int, default=None, help="default: the teacher's own (64 on CPU)")
+    parser.add_argument(
+        "--in-flight", type=int, default=None, help="default: the teacher's own (256: vLLM's max_num_seqs)"
+    )
     parser.add_argument("--no-prefix-caching", action="store_true")
     parser.add_argument("--eager", action="store_true", help="skip torch.compile (faster start)")
     parser.add_argument("--raw-batches", type=int, default=3, help="raw batches; the best one is the baseline")

@@ -67,6 +67,42 @@ def wait_for_journal(proc: subprocess.Popen, journal: Path, lines: int, timeout:
     assert proc.poll() is None, "run ended before it could be interrupted: " + stderr
 
 
+def kill_mid_run(args: list[str], journal: Path, lines: int) -> dict:
+    """Start the CLI run `args` and kill -9 its process group (the engine core and workers die
+    with it) once `lines` completions are journaled; the journal's entries as the kill left them."""
+    from rundir.journal import scan
+
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    wait_for_journal(proc, journal, lines)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = scan(journal).entries
+    assert before and not (journal.parent / "train.jsonl").exists(), "killed before anything was published"
+    return before
+
+
+def assert_resumed_exactly(out: Path, before: dict) -> int:
+    """A resumed run lost nothing (every journaled completion answered its request again) and
+    duplicated nothing (each request was asked of the engine or of the journal once, and journaled
+    once); returns the run's attempts."""
+    import json
+
+    from rundir.journal import scan
+
+    stats = json.loads((out / "stats.json").read_text())
+    teacher = stats["teacher"]
+    assert stats["journal"]["loaded"] == stats["journal"]["reused"] == teacher["cached"] == len(before)
+    attempts = sum(stage["attempts"] for stage in teacher["stages"].values())
+    assert attempts == teacher["calls"] + teacher["cached"]
+    journal = out / "journal.jsonl"
+    after = scan(journal).entries
+    assert all(after[k] == v for k, v in before.items())
+    assert journal.read_bytes().count(b"\n") == len(after) == attempts
+    return attempts
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

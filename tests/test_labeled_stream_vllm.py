@@ -5,16 +5,13 @@ journal round-based (`in_flight: 0`): nothing lost, nothing duplicated, the same
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 
 import pytest
 import yaml
 
-from rundir.journal import scan
 from rundir.publish import verify
-from tests.conftest import EXAMPLES, ROOT, cli, cli_env, wait_for_journal
+from tests.conftest import EXAMPLES, ROOT, assert_resumed_exactly, cli, cli_env, kill_mid_run
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -44,34 +41,13 @@ def test_killed_labeled_stream_resumes_and_replays_round_based_to_the_same_rows(
     # in_flight 8 < a round's checks: the flow's cap and its queue (checks first) are exercised
     streaming, rounds = domain_file(tmp_path, "stream", 8), domain_file(tmp_path, "rounds", 0)
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        generate(out, streaming),
-        cwd=ROOT,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    journal = out / "journal.jsonl"
-    wait_for_journal(proc, journal, 12)
-    os.killpg(proc.pid, signal.SIGKILL)  # mid-stream: texts of two rounds and checks in the engine
-    proc.wait()
-    before = scan(journal).entries
-    assert before and not (out / "train.jsonl").exists()
+    # mid-stream: texts of two rounds and their checks in the engine
+    before = kill_mid_run(generate(out, streaming), out / "journal.jsonl", 12)
 
     resumed = subprocess.run(generate(out, streaming), cwd=ROOT, env=cli_env(), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    attempts = assert_resumed_exactly(out, before)
     stats = json.loads((out / "stats.json").read_text())
-    teacher = stats["teacher"]
-    # nothing lost: every journaled completion answered its request again; nothing duplicated:
-    # each request was asked of the engine or of the journal, once, and journaled once
-    assert stats["journal"]["loaded"] == stats["journal"]["reused"] == teacher["cached"] == len(before)
-    attempts = sum(stage["attempts"] for stage in teacher["stages"].values())
-    assert attempts == teacher["calls"] + teacher["cached"]
-    after = scan(journal).entries
-    assert all(after[k] == v for k, v in before.items())
-    assert journal.read_bytes().count(b"\n") == len(after) == attempts
     assert stats["run"]["rounds"] > 1
     funnel = stats["funnel"]
     assert funnel["kept"] > 0 and funnel["kept"] + funnel["rejected_total"] == funnel["candidates"]

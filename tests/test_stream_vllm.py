@@ -4,15 +4,12 @@ journal round-based (`in_flight: 0`): nothing lost, nothing duplicated, the same
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 
 import pytest
 
-from rundir.journal import scan
 from rundir.publish import verify
-from tests.conftest import GENERAL_SEEDS, ROOT, cli, cli_env, wait_for_journal
+from tests.conftest import GENERAL_SEEDS, ROOT, assert_resumed_exactly, cli, cli_env, kill_mid_run
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -37,28 +34,12 @@ def test_killed_stream_resumes_and_replays_round_based_to_the_same_rows(tmp_path
     rounds.write_text("teacher:\n  enforce_eager: true\n  in_flight: 0\n" + CONFIG)
     out = tmp_path / "run"
     args = [*generate(out, streaming), "--no-progress"]
-    proc = subprocess.Popen(
-        args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    journal = out / "journal.jsonl"
-    wait_for_journal(proc, journal, 10)
-    os.killpg(proc.pid, signal.SIGKILL)  # mid-stream: requests of several stages are in the engine
-    proc.wait()
-    before = scan(journal).entries
-    assert before and not (out / "train.jsonl").exists()
+    before = kill_mid_run(args, out / "journal.jsonl", 10)  # requests of several stages in the engine
 
     resumed = subprocess.run(args, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    attempts = assert_resumed_exactly(out, before)
     stats = json.loads((out / "stats.json").read_text())
-    teacher = stats["teacher"]
-    # nothing lost: every journaled completion answered its request again; nothing duplicated:
-    # each request was asked of the engine or of the journal, once, and journaled once
-    assert stats["journal"]["loaded"] == stats["journal"]["reused"] == teacher["cached"] == len(before)
-    attempts = sum(stage["attempts"] for stage in teacher["stages"].values())
-    assert attempts == teacher["calls"] + teacher["cached"]
-    after = scan(journal).entries
-    assert all(after[k] == v for k, v in before.items())
-    assert journal.read_bytes().count(b"\n") == len(after) == attempts
     assert stats["run"]["rounds"] > 1 and stats["funnel"]["kept"] == 14
     assert not verify(out)
     rows = {name: (out / name).read_bytes() for name in ("train.jsonl", "rejected.jsonl")}

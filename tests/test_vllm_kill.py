@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 
@@ -13,7 +12,7 @@ import pytest
 from prompts import get_spec
 from rundir.journal import scan
 from rundir.publish import verify
-from tests.conftest import GENERAL_SEEDS, ROOT, cli, cli_env, wait_for_journal
+from tests.conftest import GENERAL_SEEDS, ROOT, assert_resumed_exactly, cli, cli_env, kill_mid_run, wait_for_journal
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -39,24 +38,12 @@ def test_real_engine_kill_and_resume_uses_every_journaled_completion_once(tmp_pa
         str(config),
         "--no-progress",
     )
-    proc = subprocess.Popen(
-        args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    journal = out / "journal.jsonl"
-    wait_for_journal(proc, journal, 4)
-    os.killpg(proc.pid, signal.SIGKILL)  # the engine core and workers die with it
-    proc.wait()
-    before = scan(journal).entries
-    assert before and not (out / "train.jsonl").exists()
+    before = kill_mid_run(args, out / "journal.jsonl", 4)
 
     resumed = subprocess.run(args, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_resumed_exactly(out, before)  # each journaled completion used, unchanged, journaled once
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["journal"]["loaded"] == len(before)
-    assert stats["journal"]["reused"] == len(before)  # each journaled completion used...
-    after = scan(journal).entries
-    assert all(after[k] == v for k, v in before.items())  # ...unchanged
-    assert journal.read_bytes().count(b"\n") == len(after)  # ...and never journaled twice
 
     rows = [json.loads(x) for name in ("train.jsonl", "rejected.jsonl") for x in (out / name).read_text().splitlines()]
     assert len({r["id"] for r in rows}) == len(rows) == stats["funnel"]["candidates"]
